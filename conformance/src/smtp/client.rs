@@ -1,0 +1,201 @@
+//! A blocking SMTP connection that sends exactly the bytes it is given and
+//! reads replies with deadlines. Every byte in either direction is kept in
+//! a [`Transcript`] for reports.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use super::reply::{is_last_line, Reply};
+use crate::escape;
+
+/// One event of a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Bytes the harness sent.
+    Client(Vec<u8>),
+    /// One line the server sent (with its line end, if it had one).
+    Server(Vec<u8>),
+    /// The server closed the connection.
+    Closed,
+    /// A harness note (connects, steps that do not speak SMTP).
+    Note(String),
+}
+
+/// The events of a scenario run, in order.
+#[derive(Debug, Clone, Default)]
+pub struct Transcript {
+    pub events: Vec<Event>,
+}
+
+impl Transcript {
+    pub fn note(&mut self, s: impl Into<String>) {
+        self.events.push(Event::Note(s.into()));
+    }
+
+    /// One line per event: `C: ` / `S: ` with CR, LF and other bytes made
+    /// visible; a client write is split after each LF.
+    pub fn render(&self, normalize: &dyn Fn(&[u8]) -> Vec<u8>) -> String {
+        let mut out = String::new();
+        for e in &self.events {
+            render_event(e, normalize, &mut out);
+        }
+        out
+    }
+}
+
+/// Appends one rendered event to `out`.
+pub fn render_event(e: &Event, normalize: &dyn Fn(&[u8]) -> Vec<u8>, out: &mut String) {
+    match e {
+        Event::Client(b) => {
+            for l in b.split_inclusive(|&c| c == b'\n') {
+                out.push_str("C: ");
+                out.push_str(&escape::visible(l));
+                out.push('\n');
+            }
+        }
+        Event::Server(l) => {
+            out.push_str("S: ");
+            out.push_str(&escape::visible(&normalize(l)));
+            out.push('\n');
+        }
+        Event::Closed => out.push_str("S: <closed>\n"),
+        Event::Note(n) => {
+            out.push_str("-- ");
+            out.push_str(n);
+            out.push('\n');
+        }
+    }
+}
+
+/// What went wrong reading from the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("timed out after {0:?} waiting for the server")]
+    Timeout(Duration),
+    #[error("the server closed the connection")]
+    Closed,
+    #[error("reading from the server: {0}")]
+    Io(std::io::Error),
+}
+
+/// An open connection.
+pub struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    eof: bool,
+}
+
+impl Conn {
+    pub fn connect(addr: SocketAddr, timeout: Duration) -> std::io::Result<Conn> {
+        let stream = TcpStream::connect_timeout(&addr, timeout)?;
+        stream.set_nodelay(true)?;
+        Ok(Conn {
+            stream,
+            buf: Vec::new(),
+            eof: false,
+        })
+    }
+
+    /// Writes `bytes` in one call (one packet for small writes).
+    pub fn send(&mut self, bytes: &[u8], t: &mut Transcript) -> std::io::Result<()> {
+        t.events.push(Event::Client(bytes.to_vec()));
+        self.stream.write_all(bytes)
+    }
+
+    /// Reads more bytes into the buffer; Ok(false) at EOF.
+    fn fill(&mut self, deadline: Instant, wait: Duration) -> Result<bool, ReadError> {
+        if self.eof {
+            return Ok(false);
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(ReadError::Timeout(wait));
+        }
+        self.stream
+            .set_read_timeout(Some(left))
+            .map_err(ReadError::Io)?;
+        let mut chunk = [0u8; 8192];
+        match self.stream.read(&mut chunk) {
+            Ok(0) => {
+                self.eof = true;
+                Ok(false)
+            }
+            Ok(n) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                Ok(true)
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                Err(ReadError::Timeout(wait))
+            }
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => {
+                self.eof = true;
+                Ok(false)
+            }
+            Err(e) => Err(ReadError::Io(e)),
+        }
+    }
+
+    /// One line (up to LF), or what is left at EOF.
+    fn line(&mut self, deadline: Instant, wait: Duration) -> Result<Vec<u8>, ReadError> {
+        loop {
+            if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
+                return Ok(self.buf.drain(..=i).collect());
+            }
+            if !self.fill(deadline, wait)? {
+                if self.buf.is_empty() {
+                    return Err(ReadError::Closed);
+                }
+                return Ok(std::mem::take(&mut self.buf));
+            }
+        }
+    }
+
+    /// Reads one whole reply within `wait`. Lines are recorded as they
+    /// arrive, so a partial reply still shows in the transcript.
+    pub fn reply(&mut self, wait: Duration, t: &mut Transcript) -> Result<Reply, ReadError> {
+        let deadline = Instant::now() + wait;
+        let mut r = Reply::default();
+        loop {
+            match self.line(deadline, wait) {
+                Ok(l) => {
+                    t.events.push(Event::Server(l.clone()));
+                    let last = is_last_line(&l) || !l.ends_with(b"\n");
+                    r.raw.push(l);
+                    if last {
+                        return Ok(r);
+                    }
+                }
+                Err(ReadError::Closed) => {
+                    t.events.push(Event::Closed);
+                    return Err(ReadError::Closed);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Waits for the server to close; returns the bytes it sent before.
+    pub fn closed(&mut self, wait: Duration, t: &mut Transcript) -> Result<Vec<u8>, ReadError> {
+        let deadline = Instant::now() + wait;
+        let mut extra = Vec::new();
+        loop {
+            match self.line(deadline, wait) {
+                Ok(l) => {
+                    t.events.push(Event::Server(l.clone()));
+                    extra.extend_from_slice(&l);
+                }
+                Err(ReadError::Closed) => {
+                    t.events.push(Event::Closed);
+                    return Ok(extra);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Closes our side.
+    pub fn shutdown(&mut self) {
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+    }
+}

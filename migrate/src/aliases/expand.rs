@@ -1,0 +1,418 @@
+//! The alias table as a whole: where sendmail's expansion (spec §1.4) and
+//! qmail's routing (spec §3.1) part ways.
+//!
+//! * names a real account takes first under qmail (F28), `name-ext` whose
+//!   prefix is an account (F29), `+detail` (F31, §4.7);
+//! * loops sendmail broke with a bounce (F25) and chains deeper than
+//!   `MaxAliasRecursion` (10) that sendmail bounced (§5 #29);
+//! * local targets that are neither aliases nor accounts (User unknown).
+//!
+//! Loops are found with an iterative Tarjan SCC and depths with one
+//! memoised pass, so 100,000 aliases stay linear.
+
+use std::collections::HashMap;
+
+use super::Alias;
+use crate::report::{Action, Report};
+use crate::site::Site;
+use crate::target::Target;
+
+/// sendmail's default `MaxAliasRecursion`.
+pub const MAX_ALIAS_RECURSION: usize = 10;
+
+/// Adds the table-wide findings for `aliases` to `report`.
+pub fn analyse(site: &Site, file: &str, aliases: &[Alias], report: &mut Report) {
+    let Some(first) = aliases.iter().map(|a| a.line).min() else {
+        return;
+    };
+    report.push(
+        file,
+        first,
+        "`+detail` addressing",
+        Action::NotConverted,
+        "sendmail delivered NAME+detail to alias NAME when no NAME+detail alias existed; \
+         qmail 1.03 has no equivalent (its extension separator is `-`)",
+        false,
+    );
+    let index: HashMap<&str, usize> = aliases
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.name.as_str(), i))
+        .collect();
+    for a in aliases {
+        routing(site, file, a, report);
+        for t in &a.targets {
+            if let Target::Local { user, backslash } = t {
+                local_target(site, file, a, user, *backslash, &index, report);
+            }
+        }
+    }
+    let edges: Vec<Vec<usize>> = aliases
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            a.targets
+                .iter()
+                .filter_map(|t| match t {
+                    Target::Local {
+                        user,
+                        backslash: false,
+                    } => index.get(user.as_str()).copied().filter(|&j| j != i),
+                    _ => None,
+                })
+                .collect()
+        })
+        .collect();
+    let comp = tarjan(&edges);
+    loops(site, file, aliases, &comp, report);
+    depths(file, aliases, &edges, &comp, report);
+    duplicates(file, aliases, &index, &comp, report);
+}
+
+/// What a target finally delivers to, as a comparable key.
+fn leaf_key(t: &Target) -> String {
+    match t {
+        Target::Local { user, .. } => user.clone(),
+        Target::Remote(a) => a.to_ascii_lowercase(),
+        Target::Program(c) => format!("|{c}"),
+        Target::File(p) => p.clone(),
+        Target::Include(p) => format!(":include:{p}"),
+    }
+}
+
+/// The final targets alias `i` expands to (sorted, deduplicated), or
+/// `None` inside a loop or beyond sendmail's recursion limit.
+fn leaves(
+    i: usize,
+    aliases: &[Alias],
+    index: &HashMap<&str, usize>,
+    comp: &Components,
+    memo: &mut Vec<Option<Option<std::rc::Rc<Vec<String>>>>>,
+    depth: usize,
+) -> Option<std::rc::Rc<Vec<String>>> {
+    if let Some(m) = &memo[i] {
+        return m.clone();
+    }
+    if depth > MAX_ALIAS_RECURSION || comp.size[comp.of[i]] > 1 {
+        return None;
+    }
+    let mut out = Vec::new();
+    for t in &aliases[i].targets {
+        match t {
+            Target::Local {
+                user,
+                backslash: false,
+            } if index.get(user.as_str()).is_some_and(|&j| j != i) => {
+                let j = index[user.as_str()];
+                out.extend(
+                    leaves(j, aliases, index, comp, memo, depth + 1)?
+                        .iter()
+                        .cloned(),
+                );
+            }
+            t => out.push(leaf_key(t)),
+        }
+    }
+    out.sort();
+    out.dedup();
+    let r = Some(std::rc::Rc::new(out));
+    memo[i] = Some(r.clone());
+    r
+}
+
+/// F24: a member reached through two lists (or a list and directly).
+/// sendmail expands the whole tree and delivers one copy; under qmail each
+/// list is its own `.qmail` forward, so the member gets one copy per path.
+fn duplicates(
+    file: &str,
+    aliases: &[Alias],
+    index: &HashMap<&str, usize>,
+    comp: &Components,
+    report: &mut Report,
+) {
+    let mut memo = vec![None; aliases.len()];
+    for (i, a) in aliases.iter().enumerate() {
+        let lists = a
+            .targets
+            .iter()
+            .filter(|t| matches!(t, Target::Local { user, backslash: false } if index.get(user.as_str()).is_some_and(|&j| j != i)))
+            .count();
+        if a.targets.len() < 2 || lists == 0 || comp.size[comp.of[i]] > 1 {
+            continue;
+        }
+        let mut seen: HashMap<String, String> = HashMap::new();
+        'targets: for t in &a.targets {
+            let (keys, via) = match t {
+                Target::Local {
+                    user,
+                    backslash: false,
+                } if index.get(user.as_str()).is_some_and(|&j| j != i) => {
+                    let j = index[user.as_str()];
+                    match leaves(j, aliases, index, comp, &mut memo, 1) {
+                        Some(l) => (l.to_vec(), format!("through `{user}`")),
+                        None => continue,
+                    }
+                }
+                t => (vec![leaf_key(t)], "directly".to_string()),
+            };
+            for k in keys {
+                match seen.get(&k) {
+                    Some(prev) if *prev != via => {
+                        report.push(
+                            file,
+                            a.line,
+                            format!("alias `{}`", a.name),
+                            Action::ConvertedWithChange,
+                            format!(
+                                "`{k}` is reached both {prev} and {via}: sendmail delivered \
+                                 one copy; qmail delivers one copy per list"
+                            ),
+                            false,
+                        );
+                        break 'targets;
+                    }
+                    Some(_) => {}
+                    None => {
+                        seen.insert(k, via.clone());
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn routing(site: &Site, file: &str, a: &Alias, report: &mut Report) {
+    match site.accounts.qmail_owner(&a.name) {
+        Some((acct, None)) => report.push(
+            file,
+            a.line,
+            format!("alias `{}`", a.name),
+            Action::ConvertedWithChange,
+            format!(
+                "sendmail's alias overrode the account; under qmail the account `{}` takes \
+                 the mail first and the alias is never consulted (put the targets in ~{}/.qmail)",
+                acct.name, acct.name
+            ),
+            true,
+        ),
+        Some((acct, Some(ext))) => report.push(
+            file,
+            a.line,
+            format!("alias `{}`", a.name),
+            Action::ConvertedWithChange,
+            format!(
+                "qmail-getpw gives it to the account `{}` (extension `{ext}`): ~{}/.qmail-{ext} \
+                 or .qmail-default decides, not this alias",
+                acct.name, acct.home
+            ),
+            true,
+        ),
+        None => {}
+    }
+}
+
+fn local_target(
+    site: &Site,
+    file: &str,
+    a: &Alias,
+    user: &str,
+    backslash: bool,
+    index: &HashMap<&str, usize>,
+    report: &mut Report,
+) {
+    let qmail_account = site
+        .accounts
+        .qmail_owner(user)
+        .is_some_and(|(_, e)| e.is_none());
+    if backslash {
+        if !qmail_account {
+            report.push(
+                file,
+                a.line,
+                format!("`\\{user}`"),
+                Action::ConvertedWithChange,
+                "sendmail delivered to the mailbox of this user without aliasing; qmail has no \
+                 account it accepts by that name, so the address goes through the aliases again",
+                true,
+            );
+        }
+        return;
+    }
+    if !index.contains_key(user) && !site.accounts.sendmail_user(user) && user != a.name {
+        report.push(
+            file,
+            a.line,
+            format!("`{user}` in alias `{}`", a.name),
+            Action::Converted,
+            "neither an alias nor an account: sendmail bounced it (550 5.1.1 User unknown), \
+             qmail bounces it too",
+            false,
+        );
+    }
+}
+
+/// Strongly connected components; returns the component id of each node
+/// and, per component, its size.
+struct Components {
+    of: Vec<usize>,
+    size: Vec<usize>,
+}
+
+fn tarjan(edges: &[Vec<usize>]) -> Components {
+    let n = edges.len();
+    const NONE: usize = usize::MAX;
+    let (mut idx, mut low, mut of) = (vec![NONE; n], vec![0; n], vec![NONE; n]);
+    let mut on_stack = vec![false; n];
+    let (mut stack, mut size, mut next) = (Vec::new(), Vec::new(), 0);
+    for root in 0..n {
+        if idx[root] != NONE {
+            continue;
+        }
+        let mut call: Vec<(usize, usize)> = vec![(root, 0)];
+        idx[root] = next;
+        low[root] = next;
+        next += 1;
+        stack.push(root);
+        on_stack[root] = true;
+        while let Some(&mut (v, ref mut k)) = call.last_mut() {
+            if let Some(&w) = edges[v].get(*k) {
+                *k += 1;
+                if idx[w] == NONE {
+                    idx[w] = next;
+                    low[w] = next;
+                    next += 1;
+                    stack.push(w);
+                    on_stack[w] = true;
+                    call.push((w, 0));
+                } else if on_stack[w] {
+                    low[v] = low[v].min(idx[w]);
+                }
+                continue;
+            }
+            call.pop();
+            if let Some(&(u, _)) = call.last() {
+                low[u] = low[u].min(low[v]);
+            }
+            if low[v] == idx[v] {
+                let id = size.len();
+                let mut count = 0;
+                while let Some(w) = stack.pop() {
+                    on_stack[w] = false;
+                    of[w] = id;
+                    count += 1;
+                    if w == v {
+                        break;
+                    }
+                }
+                size.push(count);
+            }
+        }
+    }
+    Components { of, size }
+}
+
+fn loops(site: &Site, file: &str, aliases: &[Alias], comp: &Components, report: &mut Report) {
+    let mut members: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (i, &c) in comp.of.iter().enumerate() {
+        if comp.size[c] > 1 {
+            members.entry(c).or_default().push(i);
+        }
+    }
+    let mut groups: Vec<Vec<usize>> = members.into_values().collect();
+    groups.sort();
+    for g in groups {
+        // self_reference(): a member that is a real user breaks the loop
+        // there and gets the mail (spec §1.4).
+        if g.iter()
+            .any(|&i| site.accounts.sendmail_user(&aliases[i].name))
+        {
+            continue;
+        }
+        let names: Vec<&str> = g.iter().map(|&i| aliases[i].name.as_str()).collect();
+        for &i in &g {
+            report.push(
+                file,
+                aliases[i].line,
+                format!("alias `{}`", aliases[i].name),
+                Action::ConvertedWithChange,
+                format!(
+                    "aliases {} form a loop: sendmail bounced at once (554 5.4.6 \
+                     aliasing/forwarding loop broken); qmail sends the message round the loop \
+                     until qmail-local bounces it as looping",
+                    names.join(", ")
+                ),
+                true,
+            );
+        }
+    }
+}
+
+fn depths(
+    file: &str,
+    aliases: &[Alias],
+    edges: &[Vec<usize>],
+    comp: &Components,
+    report: &mut Report,
+) {
+    // depth[i] = aliases expanded on the longest path starting at i;
+    // members of loops are left at 1 (reported as loops).
+    let n = aliases.len();
+    let mut depth = vec![0usize; n];
+    let cyclic = |i: usize| comp.size[comp.of[i]] > 1;
+    for root in 0..n {
+        if depth[root] != 0 {
+            continue;
+        }
+        let mut call: Vec<(usize, usize)> = vec![(root, 0)];
+        while let Some(&mut (v, ref mut k)) = call.last_mut() {
+            if cyclic(v) {
+                depth[v] = 1;
+                call.pop();
+                continue;
+            }
+            if let Some(&w) = edges[v].get(*k) {
+                *k += 1;
+                if depth[w] == 0 {
+                    call.push((w, 0));
+                }
+                continue;
+            }
+            depth[v] = 1 + edges[v].iter().map(|&w| depth[w]).max().unwrap_or(0);
+            call.pop();
+        }
+    }
+    for (i, a) in aliases.iter().enumerate() {
+        if depth[i] > MAX_ALIAS_RECURSION {
+            report.push(
+                file,
+                a.line,
+                format!("alias `{}`", a.name),
+                Action::ConvertedWithChange,
+                format!(
+                    "expands {} aliases deep: sendmail bounced it (554 5.4.6 aliasing/forwarding \
+                     loop broken ({} aliases deep; {MAX_ALIAS_RECURSION} max)); qmail delivers it",
+                    depth[i], depth[i]
+                ),
+                true,
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn edges_of(v: &[&[usize]]) -> Vec<Vec<usize>> {
+        v.iter().map(|e| e.to_vec()).collect()
+    }
+
+    #[test]
+    fn tarjan_finds_cycles_only() {
+        let c = tarjan(&edges_of(&[&[1], &[0], &[3], &[]]));
+        assert_eq!(c.of[0], c.of[1]);
+        assert_eq!(c.size[c.of[0]], 2);
+        assert_eq!(c.size[c.of[2]], 1);
+        assert_ne!(c.of[2], c.of[3]);
+    }
+}

@@ -1,0 +1,401 @@
+//! A sendmail aliases file → the aliases sendmail actually had, with a
+//! finding for every line whose meaning qmail would not reproduce.
+//!
+//! Steps: [`lines`] joins physical lines (spec §1.1), [`entry`] parses the
+//! name (§1.2), [`crate::target`] the right-hand side (§1.3),
+//! [`crate::include`] inlines `:include:` lists, and [`expand`] looks at
+//! the alias graph as a whole (§1.4: loops, depth, self references, names
+//! a real account takes first). Everything is linear in the input.
+//!
+//! Observed semantics, not intent (spec §3.4): entries sendmail dropped
+//! (too long, non-local name, stray indented line, a duplicate that lost,
+//! no colon, no value) are reported and left out, never switched on.
+
+pub mod entry;
+pub mod expand;
+pub mod lines;
+
+use std::collections::{HashMap, HashSet};
+
+use crate::detect::{self, Refused};
+use crate::include;
+use crate::report::{Action, Report};
+use crate::site::Site;
+use crate::target::{split_commas, Parsed, Target};
+
+/// sendmail's answer when a target cannot be delivered; reused verbatim in
+/// the `bouncesaying` line that replaces an `error:` target.
+pub const USER_UNKNOWN: &str = "Sorry, no mailbox here by that name. (#5.1.1)";
+
+/// One alias as sendmail had it, ready to be written for qmail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alias {
+    /// Lower-cased local name.
+    pub name: String,
+    /// Line of the entry in the source file.
+    pub line: usize,
+    /// Targets in order, includes inlined, duplicates removed.
+    pub targets: Vec<Target>,
+    /// The right-hand side as written (sendmail's owner rule reads it).
+    pub raw_rhs: String,
+}
+
+/// The result of reading one aliases file.
+#[derive(Debug, Clone)]
+pub struct Converted {
+    pub file: String,
+    pub aliases: Vec<Alias>,
+    pub report: Report,
+}
+
+impl Converted {
+    /// The alias called `name`, if sendmail had it.
+    pub fn get(&self, name: &str) -> Option<&Alias> {
+        self.aliases.iter().find(|a| a.name == name)
+    }
+}
+
+/// Reads aliases `text` (from `file`, used in messages) for `site`.
+pub fn convert(site: &Site, file: &str, text: &[u8]) -> Result<Converted, Refused> {
+    let text = detect::utf8(file, text)?;
+    let logical = lines::logical_lines(text);
+    detect::aliases_lines(file, &logical)?;
+    let mut report = Report::default();
+    let mut slots: Vec<Option<Alias>> = Vec::with_capacity(logical.len());
+    let mut index: HashMap<String, usize> = HashMap::with_capacity(logical.len());
+    for l in logical {
+        match l.kind {
+            lines::Kind::Comment if l.joined > 0 => report.push(
+                file,
+                l.line + 1,
+                "indented line after a `#` comment",
+                Action::NotConverted,
+                "sendmail joined it to the comment line and ignored it (fastforward does the same)",
+                false,
+            ),
+            lines::Kind::Comment => {}
+            lines::Kind::StrayIndent => report.push(
+                file,
+                l.line,
+                format!("`{}`", l.text.trim()),
+                Action::NotConverted,
+                "sendmail skipped it (554 5.3.5 Non-continuation line starts with space): \
+                 an empty line ended the entry before it",
+                false,
+            ),
+            lines::Kind::TooLong => report.push(
+                file,
+                l.line,
+                format!("entry `{}`", head(&l.text)),
+                Action::NotConverted,
+                format!(
+                    "sendmail dropped it (554 5.3.0 alias line too long: {} bytes, limit {}), \
+                     so the alias did not exist",
+                    l.text.len(),
+                    lines::BUFSIZ - 1
+                ),
+                false,
+            ),
+            lines::Kind::Entry => {
+                let Some(a) = read_entry(site, file, l.line, &l.text, &mut report) else {
+                    continue;
+                };
+                if let Some(&old) = index.get(&a.name) {
+                    if let Some(prev) = slots[old].take() {
+                        report.push(
+                            file,
+                            prev.line,
+                            format!("duplicate alias `{}`", prev.name),
+                            Action::NotConverted,
+                            format!(
+                                "sendmail 8.17 used the last definition (line {}); \
+                                 fastforward would have used this first one",
+                                a.line
+                            ),
+                            false,
+                        );
+                    }
+                }
+                index.insert(a.name.clone(), slots.len());
+                slots.push(Some(a));
+            }
+        }
+    }
+    let aliases: Vec<Alias> = slots.into_iter().flatten().collect();
+    expand::analyse(site, file, &aliases, &mut report);
+    Ok(Converted {
+        file: file.to_string(),
+        aliases,
+        report,
+    })
+}
+
+fn head(s: &str) -> &str {
+    let end = s.find(':').unwrap_or(s.len()).min(40);
+    let mut end = end;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+fn read_entry(
+    site: &Site,
+    file: &str,
+    line: usize,
+    text: &str,
+    report: &mut Report,
+) -> Option<Alias> {
+    let e = match entry::parse(site, text) {
+        Ok(e) => e,
+        Err(skip) => {
+            let extra = match skip {
+                entry::Skip::MissingColon => "; fastforward would have made it an alias",
+                entry::Skip::NonLocal(_) => "; fastforward would have made it a per-domain alias",
+                _ => "",
+            };
+            report.push(
+                file,
+                line,
+                format!("entry `{}`", head(text)),
+                Action::NotConverted,
+                format!("sendmail skipped it ({}){extra}", skip.message()),
+                false,
+            );
+            return None;
+        }
+    };
+    if let Some(d) = &e.lhs_domain {
+        report.push(
+            file,
+            line,
+            format!("`{}@{d}`", e.name),
+            Action::Converted,
+            "sendmail ignores a local domain on the left-hand side: the alias applies to \
+             every local domain, and so does the converted one",
+            false,
+        );
+    }
+    let mut targets = Vec::new();
+    // Most lists are short: a set only once one is long, so a 10,000-name
+    // list stays linear and a one-name alias costs no set.
+    let mut seen: Option<HashSet<Target>> = None;
+    for piece in split_commas(e.rhs) {
+        let p = crate::target::parse_piece(site, piece);
+        for t in resolve(site, file, line, &e.name, p, report) {
+            let new = match &mut seen {
+                Some(set) => set.insert(t.clone()),
+                None => !targets.contains(&t),
+            };
+            if new {
+                targets.push(t);
+                if seen.is_none() && targets.len() > 16 {
+                    seen = Some(targets.iter().cloned().collect());
+                }
+            }
+        }
+    }
+    Some(Alias {
+        name: e.name,
+        line,
+        targets,
+        raw_rhs: e.rhs.trim().to_string(),
+    })
+}
+
+/// One parsed piece → the targets it contributes, with findings.
+fn resolve(
+    site: &Site,
+    file: &str,
+    line: usize,
+    name: &str,
+    p: Parsed,
+    report: &mut Report,
+) -> Vec<Target> {
+    // The piece as the report shows it; built only for a finding.
+    let shown = || format!("`{}`", p.piece.replace(['\t', '\r'], " "));
+    match p.result {
+        Err(b) if p.error_label => {
+            report.push(
+                file,
+                line,
+                shown(),
+                Action::ConvertedWithChange,
+                format!(
+                    "`error:` is not the error mailer in an aliases file: sendmail bounced with \
+                     {} and lost the custom text; converted to `bouncesaying` with qmail's \
+                     wording",
+                    b.why
+                ),
+                false,
+            );
+            vec![Target::Program(format!("bouncesaying '{USER_UNKNOWN}'"))]
+        }
+        Err(b) => {
+            report.push(
+                file,
+                line,
+                shown(),
+                Action::NotConverted,
+                format!(
+                    "sendmail bounced this address ({}); fastforward would have split it into \
+                     other recipients",
+                    b.why
+                ),
+                true,
+            );
+            Vec::new()
+        }
+        Ok(t) => {
+            if p.error_label {
+                report.push(
+                    file,
+                    line,
+                    shown(),
+                    Action::Converted,
+                    "`error:` is an RFC 822 group label here: sendmail delivered to the address \
+                     after it, and so does the conversion",
+                    false,
+                );
+            }
+            target_findings(site, file, line, name, &shown, t, report)
+        }
+    }
+}
+
+fn target_findings(
+    site: &Site,
+    file: &str,
+    line: usize,
+    name: &str,
+    shown: &dyn Fn() -> String,
+    t: Target,
+    report: &mut Report,
+) -> Vec<Target> {
+    match &t {
+        Target::Include(path) => {
+            let mut stack = Vec::new();
+            return match include::expand(site, path, report, &mut stack) {
+                Ok(list) => {
+                    report.push(
+                        file,
+                        line,
+                        shown(),
+                        Action::ConvertedWithChange,
+                        format!(
+                            "sendmail read the list at delivery time; its {} target(s) were \
+                             copied in now (re-run migrate after editing {path})",
+                            list.len()
+                        ),
+                        false,
+                    );
+                    list
+                }
+                Err(e) => {
+                    include::report_include_error(report, file, line, path, &e);
+                    Vec::new()
+                }
+            };
+        }
+        Target::Program(cmd) if crate::target::blank_substituted(shown().trim_matches('`')) => {
+            report.push(
+                file,
+                line,
+                shown(),
+                Action::ConvertedWithChange,
+                format!(
+                    "unquoted program: sendmail replaced the blanks with `.` and ran `{cmd}`; \
+                     converted as sendmail ran it, quote it to pass arguments"
+                ),
+                true,
+            );
+        }
+        Target::Program(cmd) if cmd.contains("exit 67") => {
+            report.push(
+                file,
+                line,
+                shown(),
+                Action::ConvertedWithChange,
+                "sendmail treated exit code 67 (EX_NOUSER) as a permanent failure; qmail treats \
+                 it as temporary and retries until queuelifetime",
+                true,
+            );
+        }
+        Target::Local { user, backslash } if user == name && !backslash => {
+            let visible = site
+                .accounts
+                .qmail_owner(user)
+                .is_some_and(|(_, ext)| ext.is_none());
+            if !visible {
+                report.push(
+                    file,
+                    line,
+                    shown(),
+                    Action::NotConverted,
+                    "the alias names itself and no account qmail accepts has that name: \
+                     sendmail bounced it (User unknown), qmail would loop it back to this alias",
+                    true,
+                );
+                return Vec::new();
+            }
+        }
+        Target::Local { user, backslash } if user.contains('+') => {
+            // sendmail's ruleset 5: `user+detail` reaches account `user`
+            // with $h = detail (§5 #44); qmail has no `+` (F31).
+            if let Some((base, _)) = user.split_once('+') {
+                if site.accounts.sendmail_user(base) && !site.accounts.sendmail_user(user) {
+                    report.push(
+                        file,
+                        line,
+                        shown(),
+                        Action::ConvertedWithChange,
+                        format!(
+                            "sendmail delivered `{user}` to the mailbox of `{base}` with the detail \
+                             as $h; qmail 1.03 has no `+` addressing, so it goes to `{base}` and \
+                             the detail is lost"
+                        ),
+                        false,
+                    );
+                    return vec![Target::Local {
+                        user: base.to_string(),
+                        backslash: *backslash,
+                    }];
+                }
+            }
+        }
+        _ => {}
+    }
+    vec![t]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn targets(rhs: &str) -> Vec<Target> {
+        let site = Site::new("mail.example.org", &[]);
+        let c = convert(&site, "aliases", format!("list: {rhs}\n").as_bytes()).unwrap();
+        c.get("list").unwrap().targets.clone()
+    }
+
+    fn local(u: &str) -> Target {
+        Target::Local {
+            user: u.into(),
+            backslash: false,
+        }
+    }
+
+    #[test]
+    fn duplicates_go_in_short_and_long_lists() {
+        assert_eq!(
+            targets("b, a, B, b@mail.example.org"),
+            vec![local("b"), local("a")]
+        );
+        // Past 16 targets the set takes over; order and first occurrence stay.
+        let names: Vec<String> = (1..=20).map(|i| format!("t{i}")).collect();
+        let rhs = format!("{}, t3, T18, t20, t21, t1", names.join(", "));
+        let mut want: Vec<Target> = names.iter().map(|n| local(n)).collect();
+        want.push(local("t21"));
+        assert_eq!(targets(&rhs), want);
+    }
+}
