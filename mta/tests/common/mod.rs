@@ -56,8 +56,9 @@ impl Mta {
         let st = c.status().unwrap();
         assert!(st.success(), "mta init failed");
         // Many MTAs run at once in the tests: none listens on 2525 unless
-        // a test asks (by writing control/smtplisten again).
-        let _ = std::fs::remove_file(root.join("control").join("smtplisten"));
+        // a test asks (by writing control/smtplisten again). An empty file,
+        // not a missing one: `mta start` re-creates missing defaults.
+        std::fs::write(root.join("control").join("smtplisten"), "").unwrap();
         Mta {
             dir,
             root,
