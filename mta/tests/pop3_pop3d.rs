@@ -10,7 +10,7 @@ use std::io::Write;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use pop3_harness::{Server, POP3D};
+use pop3_harness::{Pop3, Server, POP3D};
 
 /// Three messages, oldest first: new/1000.1.host (31 bytes, with a dot
 /// line), cur/123.456.host:2,S (21 bytes), new/3000.3.host (25 bytes).
@@ -162,7 +162,7 @@ fn a_user_without_a_maildir() {
     std::fs::remove_dir_all(s.maildir()).unwrap();
     let mut c = s.connect();
     c.greeting();
-    c.send(&format!("USER joe\r\nPASS {}\r\n", pop3_harness::PASSWORD));
+    c.send(format!("USER joe\r\nPASS {}\r\n", pop3_harness::PASSWORD));
     assert_eq!(
         c.rest(),
         (
@@ -178,7 +178,7 @@ fn an_unscannable_maildir() {
     std::fs::remove_dir(s.maildir().join("cur")).unwrap();
     let mut c = s.connect();
     c.greeting();
-    c.send(&format!("USER joe\r\nPASS {}\r\n", pop3_harness::PASSWORD));
+    c.send(format!("USER joe\r\nPASS {}\r\n", pop3_harness::PASSWORD));
     assert_eq!(c.rest().0, "+OK \r\n-ERR unable to scan $HOME/Maildir\r\n");
 }
 

@@ -6,7 +6,7 @@ mod pop3_harness;
 use std::ffi::OsString;
 use std::time::{Duration, Instant};
 
-use pop3_harness::Server;
+use pop3_harness::{Pop3, Server};
 
 fn args(list: &[&str]) -> Vec<OsString> {
     list.iter().map(OsString::from).collect()

@@ -163,7 +163,7 @@ fn qmqpc_as_qmailqueue_of_qmtpd() {
     let mut front = Server::new(QMTPD, &h);
     front.set("QMAILQUEUE", QMQPC);
     let mut c = front.connect();
-    c.send(&qmtp_package(b"\nSubject: hop\n\nx\n", "a@b", &["c@d"]));
+    c.send(qmtp_package(b"\nSubject: hop\n\nx\n", "a@b", &["c@d"]));
     kok(&c.netstring());
     assert_eq!(server.join().unwrap(), 0);
     let (_, msg, env) = h.queued();

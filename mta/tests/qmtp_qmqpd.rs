@@ -13,7 +13,7 @@ fn one_package_one_k_answer_then_close() {
     h.control("databytes", "1\n");
     let s = Server::new(QMQPD, &h);
     let mut c = s.connect();
-    c.send(&qmqp_package(
+    c.send(qmqp_package(
         b"Subject: hi\n\nhello\n",
         "a@b",
         &["c@elsewhere.org", "d@e"],
@@ -38,7 +38,7 @@ fn unacceptable_address_refuses_the_message() {
     let h = Home::new();
     let s = Server::new(QMQPD, &h);
     let mut c = s.connect();
-    c.send(&qmqp_package(b"m\n", "a@b", &[&"x".repeat(1000)]));
+    c.send(qmqp_package(b"m\n", "a@b", &[&"x".repeat(1000)]));
     c.expect("51:Dsorry, I can't accept addresses like that (#5.1.3),");
     assert_eq!(c.rest(), (String::new(), 0));
     assert_eq!(h.queued().2, b"");
@@ -82,7 +82,7 @@ fn real_qmail_queue_and_queue_failures() {
     let mut s = Server::new(QMQPD, &h);
     s.unset("QMAILQUEUE");
     let mut c = s.connect();
-    c.send(&qmqp_package(b"Subject: x\n\nhi\n", "a@b", &["c@d"]));
+    c.send(qmqp_package(b"Subject: x\n\nhi\n", "a@b", &["c@d"]));
     let qp = kok(&c.netstring());
     assert_eq!(c.rest().1, 0);
     let todo = todo(&layout);
@@ -105,6 +105,6 @@ fn real_qmail_queue_and_queue_failures() {
     fake_queue(&h.root, "qq71", 71);
     s.set("QMAILQUEUE", "qq71");
     let mut c = s.connect();
-    c.send(&qmqp_package(b"m\n", "a@b", &["c@d"]));
+    c.send(qmqp_package(b"m\n", "a@b", &["c@d"]));
     c.expect("50:Zmail server temporarily rejected message (#4.3.0),");
 }

@@ -16,7 +16,7 @@ fn lf_package_for_rcpthosts_domain_is_accepted() {
     h.control("rcpthosts", "example.com\n");
     let s = Server::new(QMTPD, &h);
     let mut c = s.connect();
-    c.send(&qmtp_package(
+    c.send(qmtp_package(
         b"\nSubject: hi\n\nhello\n",
         "alice@example.org",
         &["bob@example.com"],
@@ -44,7 +44,7 @@ fn several_recipients_answered_in_order() {
     let s = Server::new(QMTPD, &h);
     let mut c = s.connect();
     let long = "x".repeat(1000);
-    c.send(&qmtp_package(
+    c.send(qmtp_package(
         b"\nm\n",
         "a@b",
         &[
@@ -72,7 +72,7 @@ fn recipient_outside_rcpthosts_gets_exact_refusal() {
     h.control("rcpthosts", "example.com\n");
     let s = Server::new(QMTPD, &h);
     let mut c = s.connect();
-    c.send(&qmtp_package(b"\nm\n", "a@b", &["victim@elsewhere.org"]));
+    c.send(qmtp_package(b"\nm\n", "a@b", &["victim@elsewhere.org"]));
     c.expect(NOT_ALLOWED);
     c.shutdown();
     assert_eq!(c.rest(), (String::new(), 0));
@@ -87,14 +87,14 @@ fn relayclient_bypasses_rcpthosts_and_is_appended() {
     let mut s = Server::new(QMTPD, &h);
     s.set("RELAYCLIENT", "");
     let mut c = s.connect();
-    c.send(&qmtp_package(b"\nm\n", "a@b", &["out@elsewhere.org"]));
+    c.send(qmtp_package(b"\nm\n", "a@b", &["out@elsewhere.org"]));
     kok(&c.netstring());
     assert_eq!(h.queued().2, b"Fa@b\0Tout@elsewhere.org\0\0");
     drop(c);
 
     s.set("RELAYCLIENT", "@fixme");
     let mut c = s.connect();
-    c.send(&qmtp_package(b"\nm\n", "a@b", &["u@h"]));
+    c.send(qmtp_package(b"\nm\n", "a@b", &["u@h"]));
     kok(&c.netstring());
     assert_eq!(h.queued().2, b"Fa@b\0Tu@h@fixme\0\0");
 }
@@ -104,7 +104,7 @@ fn cr_encoded_package_is_stored_with_lf() {
     let h = Home::new();
     let s = Server::new(QMTPD, &h);
     let mut c = s.connect();
-    c.send(&qmtp_package(
+    c.send(qmtp_package(
         b"\rSubject: dos\r\n\r\nline\rwith CR\r\nend\r\n",
         "a@b",
         &["c@d"],
@@ -123,7 +123,7 @@ fn bad_first_byte_closes_and_queues_nothing() {
     let mut s = Server::new(QMTPD, &h);
     s.unset("QMAILQUEUE");
     let mut c = s.connect();
-    c.send(&qmtp_package(b"Xnot a message\n", "a@b", &["c@d"]));
+    c.send(qmtp_package(b"Xnot a message\n", "a@b", &["c@d"]));
     assert_eq!(c.rest(), (String::new(), 100));
     assert!(todo(&layout).is_empty());
 }
@@ -177,11 +177,7 @@ fn real_qmail_queue_stores_the_message() {
     let mut s = Server::new(QMTPD, &h);
     s.unset("QMAILQUEUE");
     let mut c = s.connect();
-    c.send(&qmtp_package(
-        b"\rSubject: x\r\n\r\nhi\r\n",
-        "a@b",
-        &["c@d"],
-    ));
+    c.send(qmtp_package(b"\rSubject: x\r\n\r\nhi\r\n", "a@b", &["c@d"]));
     let qp = kok(&c.netstring());
     c.shutdown();
     assert_eq!(c.rest().1, 0);
@@ -225,13 +221,13 @@ fn queue_exit_codes_become_answers() {
     ] {
         s.set("QMAILQUEUE", qq);
         let mut c = s.connect();
-        c.send(&qmtp_package(b"\nm\n", "a@b", &["c@d"]));
+        c.send(qmtp_package(b"\nm\n", "a@b", &["c@d"]));
         c.expect(want);
     }
     // A queue that cannot even start: resources, exit 111.
     s.set("QMAILQUEUE", "does-not-exist");
     let mut c = s.connect();
-    c.send(&qmtp_package(b"\nm\n", "a@b", &["c@d"]));
+    c.send(qmtp_package(b"\nm\n", "a@b", &["c@d"]));
     assert_eq!(c.rest(), (String::new(), 111));
 }
 
@@ -241,16 +237,16 @@ fn databytes_and_sender_limits() {
     h.control("databytes", "10\n");
     let mut s = Server::new(QMTPD, &h);
     let mut c = s.connect();
-    c.send(&qmtp_package(b"\n0123456789", "a@b", &["c@d"]));
+    c.send(qmtp_package(b"\n0123456789", "a@b", &["c@d"]));
     kok(&c.netstring());
-    c.send(&qmtp_package(b"\n0123456789X", "a@b", &["c@d"]));
+    c.send(qmtp_package(b"\n0123456789X", "a@b", &["c@d"]));
     c.expect("61:Dsorry, that message size exceeds my databytes limit (#5.3.4),");
-    c.send(&qmtp_package(b"\nm", &"s".repeat(1000), &["c@d"]));
+    c.send(qmtp_package(b"\nm", &"s".repeat(1000), &["c@d"]));
     c.expect("29:Dunacceptable sender (#5.1.7),");
     drop(c);
     s.set("DATABYTES", "0");
     let mut c = s.connect();
-    c.send(&qmtp_package(b"\n0123456789X", "a@b", &["c@d"]));
+    c.send(qmtp_package(b"\n0123456789X", "a@b", &["c@d"]));
     kok(&c.netstring());
 }
 
@@ -266,7 +262,7 @@ fn morercpthosts_cdb_extends_rcpthosts() {
     assert!(st.success());
     let s = Server::new(QMTPD, &h);
     let mut c = s.connect();
-    c.send(&qmtp_package(
+    c.send(qmtp_package(
         b"\nm\n",
         "a@b",
         &["x@more.example.org", "y@other.example.org"],

@@ -4,7 +4,7 @@
 
 mod smtpd_harness;
 
-use smtpd_harness::{fake_queue, Server, G};
+use smtpd_harness::{fake_queue, Server, Smtp, G};
 
 #[test]
 fn message_is_decoded_and_received_line_is_first() {

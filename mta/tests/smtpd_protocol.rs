@@ -3,7 +3,7 @@
 
 mod smtpd_harness;
 
-use smtpd_harness::{Server, G};
+use smtpd_harness::{Server, Smtp, G};
 
 #[test]
 fn greeting_ehlo_helo_and_simple_commands() {
@@ -31,7 +31,7 @@ fn greeting_ehlo_helo_and_simple_commands() {
         "BDAT 1",
         "",
     ] {
-        c.send(&format!("{cmd}\r\n"));
+        c.send(format!("{cmd}\r\n"));
         c.expect("502 unimplemented (#5.5.1)\r\n");
     }
     c.send("QUIT\r\n");
@@ -95,11 +95,11 @@ fn mail_and_rcpt_sequence_errors() {
     c.send("HELO h\r\nRCPT TO:<a@b>\r\n");
     c.expect("250 mx.example.com\r\n503 MAIL first (#5.5.1)\r\n");
     let long = "a".repeat(900);
-    c.send(&format!("MAIL FROM:<{long}>\r\n"));
+    c.send(format!("MAIL FROM:<{long}>\r\n"));
     c.expect("555 syntax error (#5.5.4)\r\n");
-    c.send(&format!("MAIL FROM:<{}>\r\n", &long[1..]));
+    c.send(format!("MAIL FROM:<{}>\r\n", &long[1..]));
     c.expect("250 ok\r\n");
-    c.send(&format!("RCPT TO:<{long}>\r\n"));
+    c.send(format!("RCPT TO:<{long}>\r\n"));
     c.expect("555 syntax error (#5.5.4)\r\n");
 }
 
@@ -264,7 +264,7 @@ fn huge_command_line_is_consumed_without_harm() {
     let mut c = s.connect();
     c.expect(G);
     let junk = vec![b'x'; 1 << 20];
-    c.send_bytes(&junk);
+    c.send(&junk);
     c.send("\r\nNOOP\r\n");
     c.expect("502 unimplemented (#5.5.1)\r\n250 ok\r\n");
 }

@@ -7,13 +7,15 @@
 
 #![allow(dead_code)]
 
-use std::ffi::OsString;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::os::fd::OwnedFd;
+use std::ffi::{OsStr, OsString};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, SystemTime};
+
+#[path = "../loopback/mod.rs"]
+mod loopback;
+pub use loopback::{Conn, Inetd};
 
 pub const PASSWORD: &str = "joe's secret";
 pub const POPUP: &str = env!("CARGO_BIN_EXE_qmail-popup");
@@ -23,26 +25,32 @@ pub const PASSWD: &str = env!("CARGO_BIN_EXE_mta-passwd");
 
 pub struct Server {
     _dir: tempfile::TempDir,
-    pub root: PathBuf,
-    listener: TcpListener,
-    pub env: Vec<(String, String)>,
+    inetd: Inetd,
+}
+
+impl std::ops::Deref for Server {
+    type Target = Inetd;
+    fn deref(&self) -> &Inetd {
+        &self.inetd
+    }
+}
+
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut Inetd {
+        &mut self.inetd
+    }
 }
 
 impl Server {
     pub fn new() -> Server {
         let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().to_path_buf();
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let s = Server {
-            _dir: dir,
-            root,
-            listener,
-            env: vec![
-                ("TCPREMOTEIP".into(), "127.0.0.1".into()),
-                ("TCPLOCALIP".into(), "127.0.0.1".into()),
-                ("TCPLOCALHOST".into(), "pop.example.com".into()),
-            ],
-        };
+        let env = [
+            ("TCPREMOTEIP", "127.0.0.1"),
+            ("TCPLOCALIP", "127.0.0.1"),
+            ("TCPLOCALHOST", "pop.example.com"),
+        ];
+        let inetd = Inetd::new(dir.path(), &env);
+        let s = Server { _dir: dir, inetd };
         s.add_user("joe", PASSWORD);
         s
     }
@@ -70,24 +78,6 @@ impl Server {
             .unwrap();
         writeln!(c.stdin.take().unwrap(), "{password}").unwrap();
         assert!(c.wait().unwrap().success());
-    }
-
-    /// A command with the server's environment (and nothing else but PATH).
-    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut cmd = Command::new(program);
-        cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("QMAILHOME", &self.root)
-            .env("MTA_MODE", "unprivileged");
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
-        cmd
-    }
-
-    pub fn set(&mut self, k: &str, v: &str) {
-        self.env.retain(|(a, _)| a != k);
-        self.env.push((k.to_string(), v.to_string()));
     }
 
     /// Puts a message file at `rel` (under the maildir) with an mtime
@@ -120,22 +110,9 @@ impl Server {
     }
 
     /// Connects a client and runs `PROGRAM ARGS...` on the socket.
-    pub fn connect_program(&self, program: &std::ffi::OsStr, args: &[OsString]) -> Conn {
-        let client = TcpStream::connect(self.listener.local_addr().unwrap()).unwrap();
-        client
-            .set_read_timeout(Some(Duration::from_secs(20)))
-            .unwrap();
-        let (accepted, _) = self.listener.accept().unwrap();
-        let out = accepted.try_clone().unwrap();
-        let child = self
-            .command(program)
-            .args(args)
-            .stdin(Stdio::from(OwnedFd::from(accepted)))
-            .stdout(Stdio::from(OwnedFd::from(out)))
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        Conn { client, child }
+    pub fn connect_program(&self, program: &OsStr, args: &[OsString]) -> Conn {
+        let args: Vec<&OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+        self.inetd.connect(program, &args)
     }
 
     /// The usual chain:
@@ -153,7 +130,7 @@ impl Server {
     pub fn login(&self) -> Conn {
         let mut c = self.connect();
         c.greeting();
-        c.send(&format!("USER joe\r\nPASS {PASSWORD}\r\n"));
+        c.send(format!("USER joe\r\nPASS {PASSWORD}\r\n"));
         c.expect("+OK \r\n+OK \r\n");
         c
     }
@@ -177,41 +154,14 @@ impl Server {
     }
 }
 
-pub struct Conn {
-    pub client: TcpStream,
-    pub child: Child,
+/// POP3 on top of [`Conn`].
+pub trait Pop3 {
+    /// Reads the greeting, checks its form, returns the timestamp.
+    fn greeting(&mut self) -> String;
 }
 
-impl Conn {
-    pub fn send(&mut self, s: &str) {
-        self.client.write_all(s.as_bytes()).unwrap();
-    }
-
-    /// Reads exactly `want.len()` bytes and compares them.
-    pub fn expect(&mut self, want: &str) {
-        let mut buf = vec![0u8; want.len()];
-        self.client
-            .read_exact(&mut buf)
-            .unwrap_or_else(|e| panic!("reading {want:?}: {e}"));
-        assert_eq!(String::from_utf8_lossy(&buf), want);
-    }
-
-    /// Reads one CRLF-terminated line (without CRLF).
-    pub fn line(&mut self) -> String {
-        let mut v = Vec::new();
-        let mut b = [0u8; 1];
-        while !v.ends_with(b"\r\n") {
-            match self.client.read(&mut b) {
-                Ok(1) => v.push(b[0]),
-                other => panic!("connection ended after {v:?}: {other:?}"),
-            }
-        }
-        v.truncate(v.len() - 2);
-        String::from_utf8(v).unwrap()
-    }
-
-    /// Reads the greeting, checks its form, returns the timestamp.
-    pub fn greeting(&mut self) -> String {
+impl Pop3 for Conn {
+    fn greeting(&mut self) -> String {
         let g = self.line();
         let ts = g.strip_prefix("+OK ").unwrap_or_else(|| panic!("{g}"));
         let inner = ts
@@ -224,29 +174,5 @@ impl Conn {
             "{g}"
         );
         ts.to_string()
-    }
-
-    /// Everything until the server closes, then the popup's exit code.
-    pub fn rest(mut self) -> (String, i32) {
-        let mut v = Vec::new();
-        self.client.read_to_end(&mut v).unwrap();
-        let code = self.child.wait().unwrap().code().unwrap_or(-1);
-        (String::from_utf8_lossy(&v).into_owned(), code)
-    }
-
-    /// Closes the client's side and waits for the server to end.
-    pub fn hang_up(mut self) -> i32 {
-        self.client.shutdown(std::net::Shutdown::Both).unwrap();
-        self.child.wait().unwrap().code().unwrap_or(-1)
-    }
-}
-
-impl Drop for Conn {
-    fn drop(&mut self) {
-        // The hang-up also ends a qmail-pop3d or stub the popup started
-        // (they read the same socket); then the popup itself is stopped.
-        let _ = self.client.shutdown(std::net::Shutdown::Both);
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

@@ -5,13 +5,13 @@
 
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::os::fd::OwnedFd;
-use std::os::unix::fs::PermissionsExt;
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::{Command, Stdio};
+
+#[path = "../loopback/mod.rs"]
+mod loopback;
+pub use loopback::{fake_queue, Conn, Inetd};
 
 pub const QMTPD: &str = env!("CARGO_BIN_EXE_qmail-qmtpd");
 pub const QMQPD: &str = env!("CARGO_BIN_EXE_qmail-qmqpd");
@@ -36,15 +36,6 @@ pub fn qmqp_package(message: &[u8], sender: &str, rcpts: &[&str]) -> Vec<u8> {
         inner.extend(ns(r.as_bytes()));
     }
     ns(&inner)
-}
-
-/// A fake qmail-queue: saves its pid to `pid`, the message (fd 0) to
-/// `msg` and the envelope (fd 1) to `env`, then exits with `code`.
-pub fn fake_queue(root: &Path, name: &str, code: i32) {
-    let script = format!("#!/bin/sh\necho $$ > pid\ncat > msg\ncat <&1 > env\nexit {code}\n");
-    let p = root.join(name);
-    std::fs::write(&p, script).unwrap();
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 pub struct Home {
@@ -114,65 +105,39 @@ pub fn todo(layout: &mta::queue::layout::Layout) -> Vec<PathBuf> {
 /// A server binary behind a loopback listener.
 pub struct Server {
     pub bin: &'static str,
-    pub root: PathBuf,
-    pub listener: TcpListener,
-    pub env: Vec<(String, String)>,
+    inetd: Inetd,
+}
+
+impl std::ops::Deref for Server {
+    type Target = Inetd;
+    fn deref(&self) -> &Inetd {
+        &self.inetd
+    }
+}
+
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut Inetd {
+        &mut self.inetd
+    }
 }
 
 impl Server {
     /// `bin` for `home`, with QMAILQUEUE=fakeqq and TCP* variables.
     pub fn new(bin: &'static str, home: &Home) -> Server {
-        let mut s = Server {
+        let env = [
+            ("QMAILQUEUE", "fakeqq"),
+            ("TCPREMOTEIP", "192.0.2.7"),
+            ("TCPLOCALHOST", "mx.example.com"),
+        ];
+        Server {
             bin,
-            root: home.root.clone(),
-            listener: TcpListener::bind("127.0.0.1:0").unwrap(),
-            env: Vec::new(),
-        };
-        s.set("QMAILQUEUE", "fakeqq");
-        s.set("TCPREMOTEIP", "192.0.2.7");
-        s.set("TCPLOCALHOST", "mx.example.com");
-        s
-    }
-
-    pub fn set(&mut self, k: &str, v: &str) {
-        self.unset(k);
-        self.env.push((k.to_string(), v.to_string()));
-    }
-
-    pub fn unset(&mut self, k: &str) {
-        self.env.retain(|(a, _)| a != k);
-    }
-
-    pub fn port(&self) -> u16 {
-        self.listener.local_addr().unwrap().port()
-    }
-
-    /// Starts the server on an accepted connection.
-    fn spawn(&self, accepted: TcpStream) -> Child {
-        let out = accepted.try_clone().unwrap();
-        let mut cmd = Command::new(self.bin);
-        cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("QMAILHOME", &self.root)
-            .env("MTA_MODE", "unprivileged")
-            .stdin(Stdio::from(OwnedFd::from(accepted)))
-            .stdout(Stdio::from(OwnedFd::from(out)))
-            .stderr(Stdio::inherit());
-        for (k, v) in &self.env {
-            cmd.env(k, v);
+            inetd: Inetd::new(&home.root, &env),
         }
-        cmd.spawn().unwrap()
     }
 
     /// Connects a client and starts the server on the accepted socket.
     pub fn connect(&self) -> Conn {
-        let client = TcpStream::connect(self.listener.local_addr().unwrap()).unwrap();
-        client
-            .set_read_timeout(Some(Duration::from_secs(20)))
-            .unwrap();
-        let (accepted, _) = self.listener.accept().unwrap();
-        let child = self.spawn(accepted);
-        Conn { client, child }
+        self.inetd.connect(self.bin.as_ref(), &[])
     }
 
     /// Serves the next connection (from another client, such as
@@ -180,67 +145,9 @@ impl Server {
     pub fn serve_one(self) -> std::thread::JoinHandle<i32> {
         std::thread::spawn(move || {
             let (accepted, _) = self.listener.accept().unwrap();
-            let mut child = self.spawn(accepted);
+            let mut child = self.spawn_on(accepted, self.bin.as_ref(), &[]);
             child.wait().unwrap().code().unwrap_or(-1)
         })
-    }
-}
-
-pub struct Conn {
-    pub client: TcpStream,
-    pub child: Child,
-}
-
-impl Conn {
-    pub fn send(&mut self, b: &[u8]) {
-        self.client.write_all(b).unwrap();
-    }
-
-    /// Reads exactly `want.len()` bytes and compares them.
-    pub fn expect(&mut self, want: &str) {
-        let mut buf = vec![0u8; want.len()];
-        self.client.read_exact(&mut buf).unwrap_or_else(|e| {
-            panic!("reading {want:?}: {e}");
-        });
-        assert_eq!(String::from_utf8_lossy(&buf), want);
-    }
-
-    /// Reads one netstring and returns its content.
-    pub fn netstring(&mut self) -> String {
-        let mut len = Vec::new();
-        let mut b = [0u8; 1];
-        loop {
-            self.client.read_exact(&mut b).unwrap();
-            if b[0] == b':' {
-                break;
-            }
-            len.push(b[0]);
-        }
-        let n: usize = String::from_utf8(len).unwrap().parse().unwrap();
-        let mut v = vec![0u8; n + 1];
-        self.client.read_exact(&mut v).unwrap();
-        assert_eq!(v.pop(), Some(b','));
-        String::from_utf8(v).unwrap()
-    }
-
-    /// Closes our sending side.
-    pub fn shutdown(&mut self) {
-        self.client.shutdown(std::net::Shutdown::Write).unwrap();
-    }
-
-    /// Everything until the server closes; then its exit code.
-    pub fn rest(mut self) -> (String, i32) {
-        let mut v = Vec::new();
-        self.client.read_to_end(&mut v).unwrap();
-        let code = self.child.wait().unwrap().code().unwrap_or(-1);
-        (String::from_utf8_lossy(&v).into_owned(), code)
-    }
-}
-
-impl Drop for Conn {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

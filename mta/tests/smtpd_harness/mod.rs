@@ -5,28 +5,26 @@
 
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::os::fd::OwnedFd;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+#[path = "../loopback/mod.rs"]
+mod loopback;
+pub use loopback::{fake_queue, Conn, Inetd};
 
 pub struct Server {
     _dir: tempfile::TempDir,
-    pub root: PathBuf,
-    listener: TcpListener,
-    pub env: Vec<(String, String)>,
+    inetd: Inetd,
 }
 
-/// A fake qmail-queue: saves the message (fd 0) to `msg`, the envelope
-/// (fd 1) to `env` and its pid to `pid`, then exits with `code`.
-pub fn fake_queue(root: &Path, name: &str, code: i32) {
-    let script = format!("#!/bin/sh\necho $$ > pid\ncat > msg\ncat <&1 > env\nexit {code}\n");
-    let p = root.join(name);
-    std::fs::write(&p, script).unwrap();
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+impl std::ops::Deref for Server {
+    type Target = Inetd;
+    fn deref(&self) -> &Inetd {
+        &self.inetd
+    }
+}
+
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut Inetd {
+        &mut self.inetd
+    }
 }
 
 impl Server {
@@ -34,20 +32,19 @@ impl Server {
     /// `fakeqq` as QMAILQUEUE.
     pub fn new() -> Server {
         let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().to_path_buf();
+        let root = dir.path();
         std::fs::create_dir(root.join("control")).unwrap();
-        fake_queue(&root, "fakeqq", 0);
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut s = Server {
-            _dir: dir,
+        fake_queue(root, "fakeqq", 0);
+        let inetd = Inetd::new(
             root,
-            listener,
-            env: Vec::new(),
-        };
+            &[
+                ("QMAILQUEUE", "fakeqq"),
+                ("TCPREMOTEIP", "192.0.2.7"),
+                ("TCPLOCALHOST", "mx.example.com"),
+            ],
+        );
+        let s = Server { _dir: dir, inetd };
         s.control("me", "mx.example.com\n");
-        s.set("QMAILQUEUE", "fakeqq");
-        s.set("TCPREMOTEIP", "192.0.2.7");
-        s.set("TCPLOCALHOST", "mx.example.com");
         s
     }
 
@@ -59,36 +56,10 @@ impl Server {
         std::fs::remove_file(self.root.join("control").join(name)).unwrap();
     }
 
-    pub fn set(&mut self, k: &str, v: &str) {
-        self.unset(k);
-        self.env.push((k.to_string(), v.to_string()));
-    }
-
-    pub fn unset(&mut self, k: &str) {
-        self.env.retain(|(a, _)| a != k);
-    }
-
     /// Connects a client and starts qmail-smtpd on the accepted socket.
     pub fn connect(&self) -> Conn {
-        let client = TcpStream::connect(self.listener.local_addr().unwrap()).unwrap();
-        client
-            .set_read_timeout(Some(Duration::from_secs(20)))
-            .unwrap();
-        let (accepted, _) = self.listener.accept().unwrap();
-        let out = accepted.try_clone().unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_qmail-smtpd"));
-        cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("QMAILHOME", &self.root)
-            .env("MTA_MODE", "unprivileged")
-            .stdin(Stdio::from(OwnedFd::from(accepted)))
-            .stdout(Stdio::from(OwnedFd::from(out)))
-            .stderr(Stdio::inherit());
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
-        let child = cmd.spawn().unwrap();
-        Conn { client, child }
+        self.inetd
+            .connect(env!("CARGO_BIN_EXE_qmail-smtpd").as_ref(), &[])
     }
 
     pub fn file(&self, name: &str) -> Vec<u8> {
@@ -104,59 +75,21 @@ impl Server {
     }
 }
 
-pub struct Conn {
-    pub client: TcpStream,
-    pub child: Child,
+/// SMTP on top of [`Conn`].
+pub trait Smtp {
+    /// MAIL, RCPT, DATA with their replies checked, ready for the body.
+    fn start_data(&mut self, from: &str, to: &str);
+    /// Reads a `250 ok <time> qp <pid>` reply and returns the qp.
+    fn accepted(&mut self) -> u32;
 }
 
-impl Conn {
-    pub fn send(&mut self, s: &str) {
-        self.send_bytes(s.as_bytes());
-    }
-
-    pub fn send_bytes(&mut self, b: &[u8]) {
-        self.client.write_all(b).unwrap();
-    }
-
-    /// Reads exactly `want.len()` bytes and compares them.
-    pub fn expect(&mut self, want: &str) {
-        let mut buf = vec![0u8; want.len()];
-        self.client.read_exact(&mut buf).unwrap_or_else(|e| {
-            panic!("reading {want:?}: {e}");
-        });
-        assert_eq!(String::from_utf8_lossy(&buf), want);
-    }
-
-    /// Reads one CRLF-terminated reply line (without CRLF).
-    pub fn line(&mut self) -> String {
-        let mut v = Vec::new();
-        let mut b = [0u8; 1];
-        while !v.ends_with(b"\r\n") {
-            match self.client.read(&mut b) {
-                Ok(1) => v.push(b[0]),
-                other => panic!("connection ended after {v:?}: {other:?}"),
-            }
-        }
-        v.truncate(v.len() - 2);
-        String::from_utf8(v).unwrap()
-    }
-
-    /// Everything until the server closes; then waits for its exit code.
-    pub fn rest(mut self) -> (String, i32) {
-        let mut v = Vec::new();
-        self.client.read_to_end(&mut v).unwrap();
-        let code = self.child.wait().unwrap().code().unwrap_or(-1);
-        (String::from_utf8_lossy(&v).into_owned(), code)
-    }
-
-    /// MAIL, RCPT, DATA with their replies checked, ready for the body.
-    pub fn start_data(&mut self, from: &str, to: &str) {
-        self.send(&format!("MAIL FROM:<{from}>\r\nRCPT TO:<{to}>\r\nDATA\r\n"));
+impl Smtp for Conn {
+    fn start_data(&mut self, from: &str, to: &str) {
+        self.send(format!("MAIL FROM:<{from}>\r\nRCPT TO:<{to}>\r\nDATA\r\n"));
         self.expect("250 ok\r\n250 ok\r\n354 go ahead\r\n");
     }
 
-    /// Reads a `250 ok <time> qp <pid>` reply and returns the qp.
-    pub fn accepted(&mut self) -> u32 {
+    fn accepted(&mut self) -> u32 {
         let l = self.line();
         let parts: Vec<&str> = l.split(' ').collect();
         assert_eq!(parts.len(), 5, "{l}");
@@ -164,13 +97,6 @@ impl Conn {
         assert!(parts[2].parse::<u64>().is_ok(), "{l}");
         assert_eq!(parts[3], "qp", "{l}");
         parts[4].parse().unwrap()
-    }
-}
-
-impl Drop for Conn {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
