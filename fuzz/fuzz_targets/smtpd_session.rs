@@ -7,53 +7,23 @@
 //! what the input itself lists (recipients, unbounded as in qmail).
 //!
 //! Input layout: byte 0 = flags (extensions on, AUTH in the clear,
-//! databytes, RELAYCLIENT, qmail-queue fails, TLS fails, password ok),
+//! databytes, RELAYCLIENT, qmail-queue fails, TLS fails, password ok,
+//! STARTTLS offered; see `mta::smtpd::sample`),
 //! byte 1 = piece size (1..=256), the rest is the stream.
 
 #![no_main]
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
 use mta::queue::client::QqError;
 use mta::smtpd::auth::Verdict;
 use mta::smtpd::command::MAX_LINE;
-use mta::smtpd::controls::{Peer, SmtpdControls};
-use mta::smtpd::extensions::Extensions;
-use mta::smtpd::relay::{BadMailFrom, RcptHosts};
-use mta::smtpd::session::{Action, Context, Session};
+use mta::smtpd::sample;
+use mta::smtpd::session::{Action, Session};
 
 fn session(flags: u8) -> Session {
-    let extensions = if flags & 1 != 0 {
-        Extensions {
-            servercert: Some("servercert.pem".into()),
-            checkpassword: Some(vec!["/bin/false".into()]),
-            auth_plaintext: flags & 2 != 0,
-            size: true,
-        }
-    } else {
-        Extensions::default()
-    };
-    let controls = SmtpdControls {
-        greeting: b"mx.example.com".to_vec(),
-        localiphost: Some(b"example.com".to_vec()),
-        timeout: 1200,
-        rcpthosts: RcptHosts::from_lines(Some(&["example.com"])),
-        badmailfrom: BadMailFrom::from_lines(&["bad@x.example"]),
-        databytes: if flags & 4 != 0 { 64 } else { 0 },
-        local_ips: vec![],
-        extensions,
-    };
-    let mut peer = Peer::from_vars(|_| None);
-    if flags & 8 != 0 {
-        peer.relay_client = Some(Vec::new());
-    }
-    Session::new(Context {
-        controls: Arc::new(controls),
-        peer,
-        clock: || 0,
-    })
+    sample::session(flags, || 0)
 }
 
 struct Driver {

@@ -18,6 +18,8 @@
 //! - [`io`]: runs a session over fd 0/1 with `timeoutsmtpd`, streaming the
 //!   message into qmail-queue.
 //! - [`newmrh`]: qmail-newmrh, which compiles `morercpthosts.cdb`.
+//! - [`sample`]: a session chosen by flag bits, for the fuzz target and
+//!   the property tests.
 //!
 //! ## Invariants
 //! - Every reply is byte-exact with netqmail 1.06 (Appendix C).
@@ -36,6 +38,7 @@ pub mod io;
 pub mod newmrh;
 pub mod received;
 pub mod relay;
+pub mod sample;
 pub mod session;
 
 #[cfg(test)]

@@ -3,50 +3,16 @@
 //! points, never panic, keep the session's memory bounded, and give the
 //! same replies and the same queued messages however the input is split.
 
-use std::sync::Arc;
-
 use proptest::prelude::*;
 
 use crate::queue::client::QqError;
 use crate::smtpd::auth::Verdict;
 use crate::smtpd::command::MAX_LINE;
-use crate::smtpd::controls::{Peer, SmtpdControls};
-use crate::smtpd::extensions::Extensions;
-use crate::smtpd::relay::{BadMailFrom, RcptHosts};
-use crate::smtpd::session::{Action, Context, Session};
+use crate::smtpd::sample;
+use crate::smtpd::session::{Action, Session};
 
 fn session(flags: u8) -> Session {
-    let extensions = if flags & 1 != 0 {
-        Extensions {
-            // STARTTLS (bit 128) drops what follows it in the same read
-            // (RFC 3207 §4.2), so it alone depends on how input is split.
-            servercert: (flags & 128 != 0).then(|| "servercert.pem".into()),
-            checkpassword: Some(vec!["/bin/false".into()]),
-            auth_plaintext: flags & 2 != 0,
-            size: true,
-        }
-    } else {
-        Extensions::default()
-    };
-    let controls = SmtpdControls {
-        greeting: b"mx.example.com".to_vec(),
-        localiphost: Some(b"example.com".to_vec()),
-        timeout: 1200,
-        rcpthosts: RcptHosts::from_lines(Some(&["example.com"])),
-        badmailfrom: BadMailFrom::from_lines(&["bad@x.example"]),
-        databytes: if flags & 4 != 0 { 64 } else { 0 },
-        local_ips: vec![],
-        extensions,
-    };
-    let mut peer = Peer::from_vars(|_| None);
-    if flags & 8 != 0 {
-        peer.relay_client = Some(Vec::new());
-    }
-    Session::new(Context {
-        controls: Arc::new(controls),
-        peer,
-        clock: || 1704423845,
-    })
+    sample::session(flags, || 1704423845)
 }
 
 /// What a driver observes, with message data joined (its pieces follow
