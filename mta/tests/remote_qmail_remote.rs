@@ -9,75 +9,19 @@
 mod support;
 
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use support::dns::{DnsServer, Zone};
+use support::remote_home::RemoteHome;
 use support::smtp_sink::{Reply, Script, SmtpSink};
-
-struct Qmail {
-    dir: tempfile::TempDir,
-}
-
-impl Qmail {
-    fn new() -> Qmail {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("control")).unwrap();
-        std::fs::create_dir_all(dir.path().join("queue/lock")).unwrap();
-        std::fs::write(dir.path().join("queue/lock/tcpto"), [0u8; 1024]).unwrap();
-        let q = Qmail { dir };
-        q.control("me", "me.test\n");
-        q
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn control(&self, name: &str, content: &str) {
-        std::fs::write(self.path().join("control").join(name), content).unwrap();
-    }
-
-    fn tcpto(&self) -> PathBuf {
-        self.path().join("queue/lock/tcpto")
-    }
-
-    /// Routes everything to the sink via smtproutes.
-    fn route_to(&self, sink: &SmtpSink) {
-        self.control("smtproutes", &format!(":[127.0.0.1]:{}\n", sink.port()));
-    }
-
-    /// Uses `dns` and sends unrouted mail to `port`.
-    fn use_dns(&self, dns: &DnsServer, port: u16) {
-        self.control("dnsserver", &format!("{}\n", dns.addr()));
-        self.control("remoteport", &format!("{port}\n"));
-    }
-
-    /// Runs qmail-remote with the message on fd 0; returns fd 1 as text
-    /// (NULs kept) after checking the exit code is 0.
-    fn run(&self, args: &[&str], message: &[u8]) -> String {
-        let msg = self.path().join("message");
-        std::fs::write(&msg, message).unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_qmail-remote"))
-            .args(args)
-            .env("QMAILHOME", self.path())
-            .env("MTA_MODE", "unprivileged")
-            .stdin(Stdio::from(std::fs::File::open(&msg).unwrap()))
-            .stderr(Stdio::inherit())
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(0), "qmail-remote always exits 0");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
 
 const BODY: &[u8] = b"Subject: test\n\nhello\n.x\n..y\n";
 
 #[test]
 fn wire_dialogue_is_helo_mail_one_rcpt_data_dot_quit() {
-    let q = Qmail::new();
+    let q = RemoteHome::new();
     let sink = SmtpSink::start("127.0.0.1", Script::default());
-    q.route_to(&sink);
+    q.route_to(sink.port());
     let out = q.run(
         &["example.test", "sender@me.test", "rcpt@example.test"],
         BODY,
@@ -102,17 +46,17 @@ fn wire_dialogue_is_helo_mail_one_rcpt_data_dot_quit() {
 
 #[test]
 fn helohost_control_names_the_helo() {
-    let q = Qmail::new();
+    let q = RemoteHome::new();
     q.control("helohost", "helo.example\n");
     let sink = SmtpSink::start("127.0.0.1", Script::default());
-    q.route_to(&sink);
+    q.route_to(sink.port());
     q.run(&["example.test", "s@me.test", "r@example.test"], BODY);
     assert!(sink.finish_text()[0].starts_with("HELO helo.example\r\n"));
 }
 
 #[test]
 fn greeting_421_defers_and_no_second_mx_is_tried() {
-    let q = Qmail::new();
+    let q = RemoteHome::new();
     let first = SmtpSink::start(
         "127.0.0.2",
         Script {
@@ -140,7 +84,7 @@ fn greeting_421_defers_and_no_second_mx_is_tried() {
 
 #[test]
 fn rcpt_550_is_a_hard_recipient_report_then_giving_up() {
-    let q = Qmail::new();
+    let q = RemoteHome::new();
     let sink = SmtpSink::start(
         "127.0.0.1",
         Script {
@@ -148,7 +92,7 @@ fn rcpt_550_is_a_hard_recipient_report_then_giving_up() {
             ..Script::default()
         },
     );
-    q.route_to(&sink);
+    q.route_to(sink.port());
     let out = q.run(&["example.test", "s@me.test", "r@example.test"], BODY);
     assert_eq!(
         out,
@@ -160,7 +104,7 @@ fn rcpt_550_is_a_hard_recipient_report_then_giving_up() {
 
 #[test]
 fn rcpt_450_is_a_soft_recipient_report() {
-    let q = Qmail::new();
+    let q = RemoteHome::new();
     let sink = SmtpSink::start(
         "127.0.0.1",
         Script {
@@ -168,7 +112,7 @@ fn rcpt_450_is_a_soft_recipient_report() {
             ..Script::default()
         },
     );
-    q.route_to(&sink);
+    q.route_to(sink.port());
     let out = q.run(&["example.test", "s@me.test", "r@example.test"], BODY);
     assert_eq!(
         out,
@@ -179,7 +123,7 @@ fn rcpt_450_is_a_soft_recipient_report() {
 
 #[test]
 fn several_recipients_each_answered_in_turn() {
-    let q = Qmail::new();
+    let q = RemoteHome::new();
     let sink = SmtpSink::start(
         "127.0.0.1",
         Script {
@@ -187,7 +131,7 @@ fn several_recipients_each_answered_in_turn() {
             ..Script::default()
         },
     );
-    q.route_to(&sink);
+    q.route_to(sink.port());
     let out = q.run(&["x.test", "s@me.test", "a@x.test", "b@x.test"], BODY);
     assert!(
         out.starts_with("h127.0.0.1 does not like recipient.\nRemote host said: 550 nope\n\0r\0K")
@@ -198,7 +142,7 @@ fn several_recipients_each_answered_in_turn() {
 
 #[test]
 fn close_after_final_dot_is_a_possible_duplicate() {
-    let q = Qmail::new();
+    let q = RemoteHome::new();
     let sink = SmtpSink::start(
         "127.0.0.1",
         Script {
@@ -206,7 +150,7 @@ fn close_after_final_dot_is_a_possible_duplicate() {
             ..Script::default()
         },
     );
-    q.route_to(&sink);
+    q.route_to(sink.port());
     let out = q.run(&["example.test", "s@me.test", "r@example.test"], BODY);
     assert_eq!(
         out,
@@ -216,7 +160,7 @@ fn close_after_final_dot_is_a_possible_duplicate() {
 
 #[test]
 fn close_before_the_dot_is_connection_died() {
-    let q = Qmail::new();
+    let q = RemoteHome::new();
     let sink = SmtpSink::start(
         "127.0.0.1",
         Script {
@@ -224,7 +168,7 @@ fn close_before_the_dot_is_connection_died() {
             ..Script::default()
         },
     );
-    q.route_to(&sink);
+    q.route_to(sink.port());
     let out = q.run(&["example.test", "s@me.test", "r@example.test"], BODY);
     assert_eq!(
         out,
@@ -234,9 +178,9 @@ fn close_before_the_dot_is_connection_died() {
 
 #[test]
 fn partial_final_line_fails_permanently_without_the_dot() {
-    let q = Qmail::new();
+    let q = RemoteHome::new();
     let sink = SmtpSink::start("127.0.0.1", Script::default());
-    q.route_to(&sink);
+    q.route_to(sink.port());
     let out = q.run(
         &["example.test", "s@me.test", "r@example.test"],
         b"Subject: x\n\nno newline",
@@ -253,9 +197,9 @@ fn partial_final_line_fails_permanently_without_the_dot() {
 
 #[test]
 fn double_bounce_and_null_senders_are_sent_literally() {
-    let q = Qmail::new();
+    let q = RemoteHome::new();
     let sink = SmtpSink::start("127.0.0.1", Script::default());
-    q.route_to(&sink);
+    q.route_to(sink.port());
     q.run(&["example.test", "#@[]", "postmaster@example.test"], BODY);
     q.run(&["example.test", "", "a b@example.test"], BODY);
     let s = sink.finish_text();
@@ -265,7 +209,7 @@ fn double_bounce_and_null_senders_are_sent_literally() {
 
 #[test]
 fn smtproutes_port_and_domain_exception() {
-    let q = Qmail::new();
+    let q = RemoteHome::new();
     let sink = SmtpSink::start("127.0.0.2", Script::default());
     let dns = DnsServer::start(Zone::new().a("direct.test", Ipv4Addr::new(127, 0, 0, 2)));
     q.use_dns(&dns, sink.port());
@@ -282,7 +226,7 @@ fn smtproutes_port_and_domain_exception() {
 
 #[test]
 fn mx_lookup_reaches_the_sink() {
-    let q = Qmail::new();
+    let q = RemoteHome::new();
     let sink = SmtpSink::start("127.0.0.2", Script::default());
     let dns = DnsServer::start(
         Zone::new()
@@ -302,7 +246,7 @@ fn mx_lookup_reaches_the_sink() {
 
 #[test]
 fn nxdomain_is_a_permanent_unknown_host() {
-    let q = Qmail::new();
+    let q = RemoteHome::new();
     let dns = DnsServer::start(Zone::new());
     q.use_dns(&dns, 25);
     let out = q.run(&["nowhere.test", "s@me.test", "r@nowhere.test"], BODY);
@@ -314,7 +258,7 @@ fn nxdomain_is_a_permanent_unknown_host() {
 
 #[test]
 fn servfail_is_a_temporary_dns_failure() {
-    let q = Qmail::new();
+    let q = RemoteHome::new();
     let dns = DnsServer::start(Zone::new().servfail("broken.test"));
     q.use_dns(&dns, 25);
     let out = q.run(&["broken.test", "s@me.test", "r@broken.test"], BODY);
@@ -326,7 +270,7 @@ fn servfail_is_a_temporary_dns_failure() {
 
 #[test]
 fn best_mx_pointing_at_this_host_bounces() {
-    let q = Qmail::new();
+    let q = RemoteHome::new();
     let dns = DnsServer::start(
         Zone::new()
             .mx("loop.test", 10, "mx.loop.test")
@@ -344,7 +288,7 @@ fn best_mx_pointing_at_this_host_bounces() {
 #[test]
 fn lower_preference_than_ours_is_still_tried() {
     // MX 10 → another host (the sink), MX 20 → us: the sink is tried.
-    let q = Qmail::new();
+    let q = RemoteHome::new();
     let sink = SmtpSink::start("127.0.0.2", Script::default());
     let dns = DnsServer::start(
         Zone::new()
@@ -363,7 +307,7 @@ fn lower_preference_than_ours_is_still_tried() {
 
 #[test]
 fn nobody_listening_is_no_connection() {
-    let q = Qmail::new();
+    let q = RemoteHome::new();
     // A port that was free a moment ago: connect is refused.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -395,9 +339,9 @@ fn tcpto_record(count: u8) -> Vec<u8> {
 
 #[test]
 fn address_with_two_recent_timeouts_is_skipped_without_connecting() {
-    let q = Qmail::new();
+    let q = RemoteHome::new();
     let sink = SmtpSink::start("127.0.0.1", Script::default());
-    q.route_to(&sink);
+    q.route_to(sink.port());
     std::fs::write(q.tcpto(), tcpto_record(2)).unwrap();
     let out = q.run(&["x.test", "s@me.test", "r@x.test"], BODY);
     assert_eq!(
@@ -409,9 +353,9 @@ fn address_with_two_recent_timeouts_is_skipped_without_connecting() {
 
 #[test]
 fn successful_connect_resets_a_known_address() {
-    let q = Qmail::new();
+    let q = RemoteHome::new();
     let sink = SmtpSink::start("127.0.0.1", Script::default());
-    q.route_to(&sink);
+    q.route_to(sink.port());
     std::fs::write(q.tcpto(), tcpto_record(1)).unwrap();
     let out = q.run(&["x.test", "s@me.test", "r@x.test"], BODY);
     assert!(out.starts_with("r\0K"));
@@ -421,7 +365,7 @@ fn successful_connect_resets_a_known_address() {
 
 #[test]
 fn no_helohost_and_no_me_is_a_control_failure() {
-    let q = Qmail::new();
+    let q = RemoteHome::new();
     std::fs::remove_file(q.path().join("control/me")).unwrap();
     let out = q.run(&["x.test", "s@me.test", "r@x.test"], BODY);
     assert_eq!(out, "ZUnable to read control files. (#4.3.0)\n\0");
@@ -429,7 +373,7 @@ fn no_helohost_and_no_me_is_a_control_failure() {
 
 #[test]
 fn too_few_arguments() {
-    let q = Qmail::new();
+    let q = RemoteHome::new();
     let out = q.run(&["x.test", "s@me.test"], BODY);
     assert_eq!(
         out,
@@ -473,7 +417,7 @@ fn connect_timeout_is_recorded_in_the_table_and_listed() {
         eprintln!("skipped: this kernel does not drop SYNs on a full accept queue");
         return;
     };
-    let q = Qmail::new();
+    let q = RemoteHome::new();
     q.control("timeoutconnect", "1\n");
     q.control("smtproutes", &format!(":127.0.0.1:{port}\n"));
     let out = q.run(&["x.test", "s@me.test", "r@x.test"], BODY);

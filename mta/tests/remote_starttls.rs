@@ -6,56 +6,15 @@ mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use support::remote_home::RemoteHome;
 use support::smtp_sink::{Script, SmtpSink};
 
-struct Qmail {
-    dir: tempfile::TempDir,
-}
-
-impl Qmail {
-    fn new() -> Qmail {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("control")).unwrap();
-        std::fs::create_dir_all(dir.path().join("queue/lock")).unwrap();
-        std::fs::write(dir.path().join("queue/lock/tcpto"), [0u8; 1024]).unwrap();
-        let q = Qmail { dir };
-        q.control("me", "me.test\n");
-        q
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn control(&self, name: &str, content: &str) {
-        std::fs::write(self.path().join("control").join(name), content).unwrap();
-    }
-
-    fn route_to(&self, port: u16) {
-        self.control("smtproutes", &format!(":[127.0.0.1]:{port}\n"));
-    }
-
-    fn run(&self, message: &[u8]) -> String {
-        let msg = self.path().join("message");
-        std::fs::write(&msg, message).unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_qmail-remote"))
-            .args(["example.org", "s@example.net", "r@example.org"])
-            .env("QMAILHOME", self.path())
-            .env("MTA_MODE", "unprivileged")
-            .stdin(Stdio::from(std::fs::File::open(&msg).unwrap()))
-            .stderr(Stdio::inherit())
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(0));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
+/// qmail-remote's arguments: host, sender, recipient.
+const ARGS: &[&str] = &["example.org", "s@example.net", "r@example.org"];
 
 /// A one-connection SMTP server that offers STARTTLS; it records the
 /// plaintext part and the part spoken over TLS separately.
@@ -172,11 +131,11 @@ impl TlsSink {
 
 #[test]
 fn without_remotetls_the_dialogue_stays_helo_even_if_starttls_is_offered() {
-    let q = Qmail::new();
+    let q = RemoteHome::new();
     let (_, config) = cert();
     let sink = TlsSink::start(config);
     q.route_to(sink.port);
-    let out = q.run(b"Subject: t\n\nhi\n");
+    let out = q.run(ARGS, b"Subject: t\n\nhi\n");
     assert!(
         out.ends_with("K127.0.0.1 accepted message.\nRemote host said: 250 ok\n\0"),
         "{out:?}"
@@ -191,12 +150,12 @@ fn without_remotetls_the_dialogue_stays_helo_even_if_starttls_is_offered() {
 
 #[test]
 fn remotetls_does_ehlo_starttls_then_the_dialogue_over_tls() {
-    let q = Qmail::new();
+    let q = RemoteHome::new();
     q.control("remotetls", "");
     let (_, config) = cert();
     let sink = TlsSink::start(config);
     q.route_to(sink.port);
-    let out = q.run(b"Subject: t\n\n.hidden\n");
+    let out = q.run(ARGS, b"Subject: t\n\n.hidden\n");
     assert_eq!(
         out,
         "r\0K127.0.0.1 accepted message.\nRemote host said: 250 ok 1 qp 2\n\0"
@@ -212,7 +171,7 @@ fn remotetls_does_ehlo_starttls_then_the_dialogue_over_tls() {
 
 #[test]
 fn remotetlsverify_accepts_a_trusted_certificate_and_defers_on_an_unknown_one() {
-    let q = Qmail::new();
+    let q = RemoteHome::new();
     q.control("remotetls", "");
     let (pem, config) = cert();
     let ca = q.path().join("ca.pem");
@@ -220,7 +179,7 @@ fn remotetlsverify_accepts_a_trusted_certificate_and_defers_on_an_unknown_one() 
     q.control("remotetlsverify", &format!("{}\n", ca.display()));
     let sink = TlsSink::start(config);
     q.route_to(sink.port);
-    let out = q.run(b"x\n");
+    let out = q.run(ARGS, b"x\n");
     assert!(
         out.ends_with("K127.0.0.1 accepted message.\nRemote host said: 250 ok 1 qp 2\n\0"),
         "{out:?}"
@@ -231,7 +190,7 @@ fn remotetlsverify_accepts_a_trusted_certificate_and_defers_on_an_unknown_one() 
     let (_, other) = cert();
     let sink = TlsSink::start(other);
     q.route_to(sink.port);
-    let out = q.run(b"x\n");
+    let out = q.run(ARGS, b"x\n");
     assert!(
         out.starts_with("ZTLS connect failed: invalid peer certificate: ")
             && out.ends_with("; connected to 127.0.0.1. (#4.4.2)\n\0"),
@@ -244,21 +203,24 @@ fn remotetlsverify_accepts_a_trusted_certificate_and_defers_on_an_unknown_one() 
 
 #[test]
 fn an_unreadable_ca_file_defers_with_unable_to_read_controls() {
-    let q = Qmail::new();
+    let q = RemoteHome::new();
     q.control("remotetls", "");
     q.control("remotetlsverify", "/nonexistent/ca.pem\n");
     q.route_to(9);
-    assert_eq!(q.run(b"x\n"), "ZUnable to read control files. (#4.3.0)\n\0");
+    assert_eq!(
+        q.run(ARGS, b"x\n"),
+        "ZUnable to read control files. (#4.3.0)\n\0"
+    );
 }
 
 #[test]
 fn ehlo_refused_falls_back_to_helo_in_plaintext() {
-    let q = Qmail::new();
+    let q = RemoteHome::new();
     q.control("remotetls", "");
     // The scripted sink answers EHLO with 502.
     let sink = SmtpSink::start("127.0.0.1", Script::default());
     q.route_to(sink.port());
-    let out = q.run(b"x\n");
+    let out = q.run(ARGS, b"x\n");
     assert!(
         out.ends_with(
             "K127.0.0.1 accepted message.\nRemote host said: 250 ok 1700000000 qp 4242\n\0"
@@ -275,7 +237,7 @@ fn ehlo_refused_falls_back_to_helo_in_plaintext() {
 
 #[test]
 fn no_starttls_in_the_ehlo_reply_goes_on_in_plaintext() {
-    let q = Qmail::new();
+    let q = RemoteHome::new();
     q.control("remotetls", "");
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     q.route_to(l.local_addr().unwrap().port());
@@ -308,7 +270,7 @@ fn no_starttls_in_the_ehlo_reply_goes_on_in_plaintext() {
         }
         seen
     });
-    let out = q.run(b"x\n");
+    let out = q.run(ARGS, b"x\n");
     assert!(
         out.ends_with("K127.0.0.1 accepted message.\nRemote host said: 250 ok\n\0"),
         "{out:?}"

@@ -74,15 +74,7 @@ impl Qmqpd {
     /// bounded-memory tests and the fuzzer): one address buffer and the
     /// accepted addresses.
     pub fn footprint(&self) -> usize {
-        self.addr.held()
-            + self.envelope.sender.capacity()
-            + self.envelope.recipients.capacity() * std::mem::size_of::<Vec<u8>>()
-            + self
-                .envelope
-                .recipients
-                .iter()
-                .map(Vec::capacity)
-                .sum::<usize>()
+        self.addr.held() + self.envelope.footprint()
     }
 
     /// A piece of the package's payload; `after` more bytes follow it.

@@ -134,17 +134,7 @@ impl Qmtpd {
     /// bounded-memory tests and the fuzzer): the two address buffers, the
     /// accepted recipients and one status per recipient of the package.
     pub fn footprint(&self) -> usize {
-        self.sender.held()
-            + self.rcpt.held()
-            + self.envelope.sender.capacity()
-            + self.envelope.recipients.capacity() * std::mem::size_of::<Vec<u8>>()
-            + self
-                .envelope
-                .recipients
-                .iter()
-                .map(Vec::capacity)
-                .sum::<usize>()
-            + self.statuses.capacity()
+        self.sender.held() + self.rcpt.held() + self.envelope.footprint() + self.statuses.capacity()
     }
 
     fn relay_len(&self) -> u64 {

@@ -70,6 +70,16 @@ pub struct Envelope {
     pub recipients: Vec<Vec<u8>>,
 }
 
+impl Envelope {
+    /// Bytes the envelope holds on the heap (for the bounded-memory
+    /// checks of the servers that collect one).
+    pub fn footprint(&self) -> usize {
+        self.sender.capacity()
+            + self.recipients.capacity() * std::mem::size_of::<Vec<u8>>()
+            + self.recipients.iter().map(Vec::capacity).sum::<usize>()
+    }
+}
+
 /// Everything a session needs to know about its server and connection.
 #[derive(Clone)]
 pub struct Context {

@@ -6,6 +6,8 @@
 //!   `control/dnsserver` at [`dns::DnsServer::addr`]).
 //! - [`smtp_sink::SmtpSink`]: a scripted SMTP server that records every
 //!   byte it receives.
+//! - [`remote_home::RemoteHome`]: a QMAILHOME for running qmail-remote
+//!   alone.
 //!
 //! Both stop (and join their thread) when dropped or finished, so a test
 //! leaves nothing running. Use from a test file with `mod support;`.
@@ -13,4 +15,5 @@
 #![allow(dead_code)]
 
 pub mod dns;
+pub mod remote_home;
 pub mod smtp_sink;
