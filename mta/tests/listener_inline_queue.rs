@@ -5,62 +5,18 @@
 
 mod listener_harness;
 
-use std::io::{BufReader, Write};
-use std::net::TcpStream;
+use std::ffi::OsStr;
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use listener_harness::common::{wait_for, Mta};
-use listener_harness::{queued, Client, LISTEN};
+use listener_harness::{queued, Client, Listener};
 
 /// `mta-listen` in unprivileged mode with `env`; killed by pid on drop.
-struct Server {
-    child: Child,
-    addr: std::net::SocketAddr,
-}
-
-impl Server {
-    fn start(root: &Path, env: &[(&str, &str)]) -> Server {
-        let mut c = Command::new(LISTEN);
-        c.args(["--print-addrs", "smtp", "127.0.0.1:0"])
-            .env("QMAILHOME", root)
-            .env("MTA_MODE", "unprivileged")
-            .env_remove("QMAILQUEUE")
-            .env_remove("MTA_QUEUE_EXEC")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        let mut child = c.spawn().unwrap();
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut BufReader::new(child.stdout.take().unwrap()), &mut line)
-            .unwrap();
-        Server {
-            addr: line.trim().parse().unwrap(),
-            child,
-        }
-    }
-
-    fn connect(&self) -> Client {
-        let mut c = Client::new(TcpStream::connect(self.addr).unwrap());
-        assert_eq!(c.reply(), "220 localhost ESMTP\r\n");
-        c
-    }
-
-    fn rss_kib(&self) -> u64 {
-        let s = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        let line = s.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-        line.split_whitespace().nth(1).unwrap().parse().unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn listen(root: &Path, env: &[(&str, &str)]) -> Listener {
+    let env: Vec<(&str, &OsStr)> = env.iter().map(|(k, v)| (*k, v.as_ref())).collect();
+    Listener::start_env(root, &[], &env)
 }
 
 /// Replaces `bin/qmail-queue` with a script that leaves `marker` and
@@ -95,13 +51,13 @@ fn unprivileged_listener_queues_without_running_qmail_queue() {
     let mut m = Mta::init();
     let marker = loud_queue(&m.root);
     m.start();
-    let s = Server::start(&m.root, &[]);
-    let mut c = s.connect();
+    let s = listen(&m.root, &[]);
+    let mut c = s.greeted();
     let reply = send_one(&mut c, "inline");
     // qmail's `250 ok <time> qp <qp>`; inline, the qp is the listener's pid.
     assert!(reply.starts_with("250 ok "), "{reply}");
     assert!(
-        reply.ends_with(&format!(" qp {}\r\n", s.child.id())),
+        reply.ends_with(&format!(" qp {}\r\n", s.pid())),
         "{reply}"
     );
     assert_eq!(c.cmd("QUIT\r\n"), "221 localhost\r\n");
@@ -109,7 +65,7 @@ fn unprivileged_listener_queues_without_running_qmail_queue() {
     let text = String::from_utf8_lossy(&got[0]);
     assert!(text.contains("Subject: inline\n"), "{text}");
     assert!(
-        text.contains(&format!("(qmail {} invoked from network)", s.child.id())),
+        text.contains(&format!("(qmail {} invoked from network)", s.pid())),
         "{text}"
     );
     assert!(!marker.exists(), "bin/qmail-queue was run");
@@ -124,8 +80,8 @@ fn queue_exec_env_and_qmailqueue_restore_the_exec() {
         &[("QMAILQUEUE", "bin/qmail-queue")][..],
     ] {
         let _ = std::fs::remove_file(&marker);
-        let s = Server::start(&m.root, env);
-        let mut c = s.connect();
+        let s = listen(&m.root, env);
+        let mut c = s.greeted();
         assert_eq!(
             send_one(&mut c, "exec"),
             "554 mail server permanently rejected message (#5.3.0)\r\n",
@@ -147,9 +103,9 @@ fn a_huge_message_streams_through_the_inline_queue_with_flat_memory() {
         .unwrap_or(200);
     let m = Mta::init();
     let marker = loud_queue(&m.root);
-    let s = Server::start(&m.root, &[]);
+    let s = listen(&m.root, &[]);
     let before = s.rss_kib();
-    let mut c = s.connect();
+    let mut c = s.greeted();
     assert_eq!(c.cmd("HELO x\r\n"), "250 localhost\r\n");
     assert_eq!(c.cmd("MAIL FROM:<a@b.example>\r\n"), "250 ok\r\n");
     assert_eq!(c.cmd("RCPT TO:<user@localhost>\r\n"), "250 ok\r\n");

@@ -9,73 +9,30 @@
 
 mod listener_harness;
 
-use std::io::{BufReader, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::Write;
+use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use listener_harness::common::{wait_for, Mta};
-use listener_harness::{queued, Client, LISTEN};
-
-const GREETING: &str = "220 localhost ESMTP\r\n";
+use listener_harness::{queued, Client, Listener};
 
 /// `mta-listen` on 127.0.0.1:0, optionally with `QMAILQUEUE`; killed (by
 /// pid) on drop.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Server {
-    fn start(root: &Path, qmailqueue: Option<&Path>) -> Server {
-        let mut c = Command::new(LISTEN);
-        c.args(["--print-addrs", "smtp", "127.0.0.1:0"])
-            .env("QMAILHOME", root)
-            .env("MTA_MODE", "unprivileged")
-            .env_remove("QMAILQUEUE")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        if let Some(q) = qmailqueue {
-            c.env("QMAILQUEUE", q);
-        }
-        let mut child = c.spawn().unwrap();
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut BufReader::new(child.stdout.take().unwrap()), &mut line)
-            .unwrap();
-        Server {
-            addr: line.trim().parse().unwrap(),
-            child,
-        }
-    }
-
-    fn connect(&self) -> Client {
-        let mut c = Client::new(TcpStream::connect(self.addr).unwrap());
-        assert_eq!(c.reply(), GREETING);
-        c
-    }
-
-    fn rss_kib(&self) -> u64 {
-        let s = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        let line = s.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-        line.split_whitespace().nth(1).unwrap().parse().unwrap()
-    }
-
-    /// A fresh session still gets served.
-    fn still_serves(&self) {
-        let mut c = self.connect();
-        assert_eq!(c.cmd("NOOP\r\n"), "250 ok\r\n");
-        assert_eq!(c.cmd("QUIT\r\n"), "221 localhost\r\n");
+fn listen(root: &Path, qmailqueue: Option<&Path>) -> Listener {
+    match qmailqueue {
+        Some(q) => Listener::start_env(root, &[], &[("QMAILQUEUE", q.as_os_str())]),
+        None => Listener::start(root, &[]),
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A fresh session still gets served.
+fn still_serves(s: &Listener) {
+    let mut c = s.greeted();
+    assert_eq!(c.cmd("NOOP\r\n"), "250 ok\r\n");
+    assert_eq!(c.cmd("QUIT\r\n"), "221 localhost\r\n");
 }
 
 /// A qmail-queue that reads the message and the envelope and keeps
@@ -107,10 +64,10 @@ fn start_data(c: &mut Client) {
 #[test]
 fn a_ten_megabyte_line_is_answered_and_not_buffered() {
     let m = Mta::init();
-    let s = Server::start(&m.root, None);
-    s.still_serves();
+    let s = listen(&m.root, None);
+    still_serves(&s);
     let before = s.rss_kib();
-    let mut c = s.connect();
+    let mut c = s.greeted();
     send_bytes(&mut c, b"NOOP ");
     let chunk = vec![b'x'; 1 << 20];
     for _ in 0..10 {
@@ -131,8 +88,8 @@ fn a_ten_megabyte_line_is_answered_and_not_buffered() {
 #[test]
 fn nul_eight_bit_and_bare_cr_get_qmails_answers() {
     let m = Mta::init();
-    let s = Server::start(&m.root, None);
-    let mut c = s.connect();
+    let s = listen(&m.root, None);
+    let mut c = s.greeted();
     // A command ends at its first NUL (qmail's C strings).
     assert_eq!(c.cmd("NOOP\0junk\r\n"), "250 ok\r\n");
     assert_eq!(c.cmd("NO\0OP\r\n"), "502 unimplemented (#5.5.1)\r\n");
@@ -164,8 +121,8 @@ fn nul_eight_bit_and_bare_cr_get_qmails_answers() {
 #[test]
 fn lf_dot_lf_smuggling_is_refused_and_nothing_is_queued() {
     let m = Mta::init();
-    let s = Server::start(&m.root, None);
-    let mut c = s.connect();
+    let s = listen(&m.root, None);
+    let mut c = s.greeted();
     start_data(&mut c);
     c.send("legit\n.\nMAIL FROM:<evil@x>\r\nRCPT TO:<user@localhost>\r\nDATA\r\nsmuggled\r\n.\r\n");
     assert_eq!(
@@ -174,14 +131,14 @@ fn lf_dot_lf_smuggling_is_refused_and_nothing_is_queued() {
     );
     assert!(c.closed_silently());
     assert!(queued(&m.root).is_empty());
-    s.still_serves();
+    still_serves(&s);
 }
 
 #[test]
 fn cr_dot_cr_does_not_end_the_message() {
     let m = Mta::init();
-    let s = Server::start(&m.root, None);
-    let mut c = s.connect();
+    let s = listen(&m.root, None);
+    let mut c = s.greeted();
     start_data(&mut c);
     c.send("legit\r.\rMAIL FROM:<evil@x>\r\nRCPT TO:<user@localhost>\r\nDATA\r\nsmuggled\r\n.\r\n");
     // One message, holding the would-be commands as text.
@@ -201,8 +158,8 @@ fn a_pipelined_flood_of_100k_recipients() {
     const N: usize = 100_000;
     let m = Mta::init();
     let q = discarding_queue(&m.root);
-    let s = Server::start(&m.root, Some(&q));
-    let mut c = s.connect();
+    let s = listen(&m.root, Some(&q));
+    let mut c = s.greeted();
     let mut w = c.w.try_clone().unwrap();
     let writer = std::thread::spawn(move || {
         let mut all = b"HELO x\r\nMAIL FROM:<a@b.example>\r\n".to_vec();
@@ -225,8 +182,8 @@ fn a_pipelined_flood_of_100k_recipients() {
 #[test]
 fn a_client_that_never_reads_cannot_make_the_server_buffer() {
     let m = Mta::init();
-    let s = Server::start(&m.root, None);
-    s.still_serves();
+    let s = listen(&m.root, None);
+    still_serves(&s);
     let before = s.rss_kib();
     let sock = TcpStream::connect(s.addr).unwrap();
     sock.set_write_timeout(Some(Duration::from_secs(2)))
@@ -255,7 +212,7 @@ fn a_client_that_never_reads_cannot_make_the_server_buffer() {
         grown < 8 * 1024,
         "RSS grew by {grown} KiB after {sent} bytes"
     );
-    s.still_serves();
+    still_serves(&s);
     drop(w);
     drop(sock);
 }
@@ -272,10 +229,10 @@ fn a_gigabyte_message_streams_through_with_flat_memory() {
     let total = gib << 30;
     let m = Mta::init();
     let q = discarding_queue(&m.root);
-    let s = Server::start(&m.root, Some(&q));
-    s.still_serves();
+    let s = listen(&m.root, Some(&q));
+    still_serves(&s);
     let before = s.rss_kib();
-    let mut c = s.connect();
+    let mut c = s.greeted();
     start_data(&mut c);
     let mut w = c.w.try_clone().unwrap();
     let done = Arc::new(AtomicBool::new(false));
@@ -299,7 +256,7 @@ fn a_gigabyte_message_streams_through_with_flat_memory() {
     while !done.load(Ordering::SeqCst) {
         peak = peak.max(s.rss_kib());
         if served < 3 {
-            s.still_serves();
+            still_serves(&s);
             served += 1;
         }
         wait_for(Duration::from_millis(200), || done.load(Ordering::SeqCst));

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -15,6 +16,8 @@ pub mod common;
 
 pub const LISTEN: &str = env!("CARGO_BIN_EXE_mta-listen");
 pub const TCPRULES: &str = env!("CARGO_BIN_EXE_mta-tcprules");
+/// The greeting of a root `mta init` made (`control/me` = localhost).
+pub const GREETING: &str = "220 localhost ESMTP\r\n";
 
 pub struct Listener {
     child: Child,
@@ -24,16 +27,25 @@ pub struct Listener {
 impl Listener {
     /// `mta-listen <args> smtp 127.0.0.1:0` for `root`.
     pub fn start(root: &Path, args: &[&str]) -> Listener {
-        let mut child = Command::new(LISTEN)
-            .args(args)
+        Listener::start_env(root, args, &[])
+    }
+
+    /// [`Listener::start`] with `env` added (QMAILQUEUE and
+    /// MTA_QUEUE_EXEC are unset unless `env` sets them).
+    pub fn start_env(root: &Path, args: &[&str], env: &[(&str, &OsStr)]) -> Listener {
+        let mut c = Command::new(LISTEN);
+        c.args(args)
             .args(["--print-addrs", "smtp", "127.0.0.1:0"])
             .env("QMAILHOME", root)
             .env("MTA_MODE", "unprivileged")
             .env_remove("QMAILQUEUE")
+            .env_remove("MTA_QUEUE_EXEC")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+            .stderr(Stdio::null());
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let mut child = c.spawn().unwrap();
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
@@ -48,6 +60,13 @@ impl Listener {
 
     pub fn connect(&self) -> Client {
         Client::new(TcpStream::connect(self.addr).unwrap())
+    }
+
+    /// Connects and checks the default root's greeting.
+    pub fn greeted(&self) -> Client {
+        let mut c = self.connect();
+        assert_eq!(c.reply(), GREETING);
+        c
     }
 
     /// Resident memory of the listener, in KiB.
