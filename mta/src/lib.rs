@@ -28,6 +28,7 @@
 //! - [`listener`]: the built-in tcpserver + qmail-smtpd (`mta-listen`,
 //!   `mta-tcprules`), with STARTTLS and AUTH.
 //! - [`date`], [`quote`]: qmail's byte-exact date formats and address quoting.
+//! - [`commands`]: how the line-based servers cut a command line.
 //!
 //! ## Invariants
 //! - Once `qmail-queue` has linked `todo/N` (its commit point) the message
@@ -42,6 +43,7 @@
 
 pub mod admin;
 pub mod bounce;
+pub mod commands;
 pub mod control;
 pub mod crashpoint;
 pub mod date;

@@ -56,10 +56,7 @@ fn unprivileged_listener_queues_without_running_qmail_queue() {
     let reply = send_one(&mut c, "inline");
     // qmail's `250 ok <time> qp <qp>`; inline, the qp is the listener's pid.
     assert!(reply.starts_with("250 ok "), "{reply}");
-    assert!(
-        reply.ends_with(&format!(" qp {}\r\n", s.pid())),
-        "{reply}"
-    );
+    assert!(reply.ends_with(&format!(" qp {}\r\n", s.pid())), "{reply}");
     assert_eq!(c.cmd("QUIT\r\n"), "221 localhost\r\n");
     let got = m.wait_maildir(&m.user_home().join("Maildir"), 1);
     let text = String::from_utf8_lossy(&got[0]);

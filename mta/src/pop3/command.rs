@@ -28,17 +28,7 @@ pub fn timeout() -> Duration {
 /// Splits a line (CR already removed) into the lower-cased verb and the
 /// argument.
 pub fn split(line: &[u8]) -> (Vec<u8>, &[u8]) {
-    let line = match line.iter().position(|&c| c == 0) {
-        Some(i) => &line[..i],
-        None => line,
-    };
-    let (verb, mut arg) = match line.iter().position(|&c| c == b' ') {
-        Some(i) => (&line[..i], &line[i..]),
-        None => (line, &line[line.len()..]),
-    };
-    while let [b' ', rest @ ..] = arg {
-        arg = rest;
-    }
+    let (verb, arg) = crate::commands::split(line);
     (verb.to_ascii_lowercase(), arg)
 }
 

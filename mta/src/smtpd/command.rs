@@ -80,24 +80,11 @@ pub enum Verb {
     Unknown,
 }
 
-/// Splits a command line (CR already removed) into verb and argument.
-///
-/// qmail works on a C string, so the line effectively ends at its first
-/// NUL. The verb is everything before the first space, compared without
-/// regard to case; the argument is the rest after skipping spaces (only
-/// the space character separates; a tab does not).
+/// Splits a command line (CR already removed) into verb and argument, as
+/// [`crate::commands::split`] does; the verb is compared without regard
+/// to case.
 pub fn parse(line: &[u8]) -> (Verb, &[u8]) {
-    let line = match line.iter().position(|&c| c == 0) {
-        Some(i) => &line[..i],
-        None => line,
-    };
-    let (verb, mut arg) = match line.iter().position(|&c| c == b' ') {
-        Some(i) => (&line[..i], &line[i..]),
-        None => (line, &line[line.len()..]),
-    };
-    while let [b' ', rest @ ..] = arg {
-        arg = rest;
-    }
+    let (verb, arg) = crate::commands::split(line);
     let verb = match verb.to_ascii_lowercase().as_slice() {
         b"rcpt" => Verb::Rcpt,
         b"mail" => Verb::Mail,
