@@ -41,7 +41,7 @@ pub mod peer;
 pub mod qmail_root;
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
@@ -50,7 +50,7 @@ use std::time::Duration;
 use testcontainers::clients::Cli;
 use testcontainers::{Container, GenericImage, RunnableImage};
 
-use super::{wait_until, Instance, Target, TargetError, Vars};
+use super::{free_port, wait_until, Instance, Target, TargetError, Vars};
 use crate::scenario::step::{Inject, Via};
 use crate::scenario::{Capability, Setup};
 
@@ -157,14 +157,6 @@ impl Drop for ContainerTarget {
         // panic or a failed start left behind.
         let _ = docker::remove_labelled(Some(std::process::id()));
     }
-}
-
-/// A free port on 127.0.0.1 (bound, then released for the container;
-/// the kernel does not hand the same port out again at once).
-fn free_port() -> Result<SocketAddr, TargetError> {
-    let l = TcpListener::bind("127.0.0.1:0").map_err(TargetError::io("finding a free port"))?;
-    l.local_addr()
-        .map_err(TargetError::io("finding a free port"))
 }
 
 /// True once a `220` greeting arrives on `addr` (then QUIT is sent).
