@@ -344,7 +344,10 @@ impl<'a> Session<'a> {
             .map_err(|e| Failure::plain(format!("no {door} door: {e}")))?;
         self.t.note(match door {
             Protocol::Smtp => "connect to the target's SMTP port".to_string(),
-            _ => format!("connect to the target's {} door", door.name().to_uppercase()),
+            _ => format!(
+                "connect to the target's {} door",
+                door.name().to_uppercase()
+            ),
         });
         let c = Conn::connect(addr, DEFAULT_WAIT)
             .map_err(|e| Failure::plain(format!("cannot connect to {addr}: {e}")))?;

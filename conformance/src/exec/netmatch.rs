@@ -186,7 +186,12 @@ mod tests {
 
     #[test]
     fn pop3_status_text_and_exact_lines() {
-        assert!(pop3("{status: ok, qmail: {reply: '+OK '}}", "+OK \r\n", Profile::Qmail).is_ok());
+        assert!(pop3(
+            "{status: ok, qmail: {reply: '+OK '}}",
+            "+OK \r\n",
+            Profile::Qmail
+        )
+        .is_ok());
         assert!(pop3("{status: err}", "+OK \r\n", Profile::Qmail).is_err());
         // `+OKAY` is not `+OK`.
         assert!(pop3("{status: ok}", "+OKAY\r\n", Profile::Qmail).is_err());
@@ -200,7 +205,12 @@ mod tests {
         assert!(pop3("{reply: ['+OK ', '1 10', '.']}", list, Profile::Qmail).is_ok());
         assert!(pop3("{reply: ['+OK ', '1 11', '.']}", list, Profile::Qmail).is_err());
         // The qmail layer does not apply under rfc.
-        assert!(pop3("{status: ok, qmail: {reply: '+OK x'}}", "+OK \r\n", Profile::Rfc).is_ok());
+        assert!(pop3(
+            "{status: ok, qmail: {reply: '+OK x'}}",
+            "+OK \r\n",
+            Profile::Rfc
+        )
+        .is_ok());
         let e = pop3("{status: ok}", "+OK\n", Profile::Qmail).unwrap_err();
         assert!(e.contains("CRLF"), "{e}");
     }
@@ -213,7 +223,11 @@ mod tests {
         assert!(net("{status: K}", unit).is_err());
         assert!(net("{text: '^sorry'}", unit).is_ok());
         // Times and qp numbers are normalised.
-        assert!(net("{reply: 'Kok <TIME> qp <PID>'}", b"21:Kok 838640135 qp 1390,").is_ok());
+        assert!(net(
+            "{reply: 'Kok <TIME> qp <PID>'}",
+            b"21:Kok 838640135 qp 1390,"
+        )
+        .is_ok());
         // A wrong length is a framing error whatever else matches.
         let e = net("{status: K}", b"22:Kok 838640135 qp 1390,").unwrap_err();
         assert!(e.contains("not a netstring"), "{e}");

@@ -82,12 +82,6 @@ impl<'de> Deserialize<'de> for ConnectArg {
                     Err(E::custom("connect takes `true` or a door name, not false"))
                 }
             }
-            fn visit_unit<E: serde::de::Error>(self) -> Result<ConnectArg, E> {
-                Ok(ConnectArg(Protocol::Smtp))
-            }
-            fn visit_none<E: serde::de::Error>(self) -> Result<ConnectArg, E> {
-                Ok(ConnectArg(Protocol::Smtp))
-            }
             fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<ConnectArg, E> {
                 Protocol::ALL
                     .iter()
@@ -419,5 +413,124 @@ impl Tracker {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::scenario::load::{parse, SchemaError};
+    use crate::scenario::step::Step;
+
+    fn err(text: &str) -> SchemaError {
+        parse(Path::new("t.yaml"), text).unwrap_err()
+    }
+
+    #[test]
+    fn connect_names_a_door() {
+        let s = parse(
+            Path::new("t"),
+            "id: a\ntitle: t\nsteps:\n  - connect: pop3\n  - connect: true\n  - connect: smtp\n",
+        )
+        .unwrap();
+        let doors: Vec<Protocol> = s
+            .steps
+            .iter()
+            .map(|s| match s {
+                Step::Connect(p) => *p,
+                _ => panic!("{s:?}"),
+            })
+            .collect();
+        assert_eq!(doors, [Protocol::Pop3, Protocol::Smtp, Protocol::Smtp]);
+        assert!(s.setup.needs.contains(&Capability::Pop3));
+        let e = err("id: a\ntitle: t\nsteps:\n  - send: x\n  - connect: ftp\n");
+        assert_eq!((e.line, e.field.as_str()), (5, "steps[1].connect"), "{e}");
+        assert!(e.message.contains("unknown door \"ftp\""), "{e}");
+    }
+
+    #[test]
+    fn expect_fields_must_fit_the_door() {
+        let e = err(
+            "id: a\ntitle: t\nsteps:\n  - connect: pop3\n  - expect: {status: ok}\n  - expect: {code: 250}\n",
+        );
+        assert_eq!(e.line, 6, "{e}");
+        assert!(e.message.contains("`code` does not apply"), "{e}");
+        let e = err("id: a\ntitle: t\nsteps:\n  - expect: {qmail: {status: ok}}\n");
+        assert_eq!(e.line, 4, "{e}");
+        assert!(e.message.contains("`status` does not apply"), "{e}");
+        let e = err(
+            "id: a\ntitle: t\nsteps:\n  - qmtp: {to: [], message: x}\n  - expect: {code: 250}\n",
+        );
+        assert_eq!(e.line, 5, "{e}");
+        assert!(e.message.contains("qmtp"), "{e}");
+        // `mail` goes back to SMTP, pipelines are checked too.
+        assert!(parse(
+            Path::new("t"),
+            "id: a\ntitle: t\nsteps:\n  - connect: pop3\n  - mail: {id: m, to: [x@y]}\n  - expect: {code: 220}\n"
+        )
+        .is_ok());
+        let e = err("id: a\ntitle: t\nsteps:\n  - connect: pop3\n  - pipeline: {send: [a], expect: [{class: 2xx}]}\n");
+        assert_eq!(e.line, 5, "{e}");
+        // A new file starts on the SMTP door again.
+        assert!(parse(
+            Path::new("t"),
+            "id: a\ntitle: t\nsteps:\n  - expect: {code: 220}\n"
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn qmtp_packages_are_checked() {
+        let e = err("id: a\ntitle: t\nsteps:\n  - qmtp:\n      to: [a, b]\n      message: m\n      expect: [{status: K}]\n");
+        assert_eq!(e.line, 4, "{e}");
+        assert!(e.message.contains("one response per recipient (2)"), "{e}");
+        let e = err("id: a\ntitle: t\nsteps:\n  - qmtp: {raw: x, message: m}\n");
+        assert!(e.message.contains("not both"), "{e}");
+        let e = err("id: a\ntitle: t\nsteps:\n  - qmtp: {raw: x, to: [a]}\n");
+        assert!(e.message.contains("drop `from`, `to`"), "{e}");
+        let e = err("id: a\ntitle: t\nsteps:\n  - qmtp: {message: m}\n");
+        assert!(e.message.contains("needs `to`"), "{e}");
+        let e = err("id: a\ntitle: t\nsteps:\n  - qmtp: {packages: [{packages: []}]}\n");
+        assert!(e.message.contains("cannot be nested"), "{e}");
+        let e = err(
+            "id: a\ntitle: t\nsteps:\n  - qmtp: {to: [a], message: m, expect: [{status: X}]}\n",
+        );
+        assert_eq!(e.field, "steps[0].qmtp.expect[0].status", "{e}");
+        assert!(e.message.contains("K, Z or D"), "{e}");
+        let e =
+            err("id: a\ntitle: t\nsteps:\n  - qmqp: {to: [a], message: m, expect: {statu: K}}\n");
+        assert!(e.message.contains("unknown field `statu`"), "{e}");
+        let s = parse(
+            Path::new("t"),
+            "id: a\ntitle: t\nsteps:\n  - qmtp:\n      packages:\n        - {to: [a], message: m, expect: [{status: K}]}\n        - {raw: '1:x,', expect: [{}, {}]}\n",
+        )
+        .unwrap();
+        let Step::Qmtp(q) = &s.steps[0] else {
+            panic!("{:?}", s.steps[0])
+        };
+        assert_eq!(q.packages.len(), 2);
+        assert_eq!(q.packages[1].expect.len(), 2);
+        assert_eq!(s.setup.needs, [Capability::Qmtp]);
+    }
+
+    #[test]
+    fn pop3_and_qmqp_requirements() {
+        let s = parse(
+            Path::new("t"),
+            "id: a\ntitle: t\nsetup:\n  users: [{name: joe, password: pw}]\n  pop3: {checkpassword: x}\nsteps:\n  - inject: {via: qmqpc, to: [a], message: m}\n",
+        )
+        .unwrap();
+        for c in [
+            Capability::Pop3,
+            Capability::Checkpassword,
+            Capability::Qmqp,
+            Capability::Qmqpc,
+            Capability::Inject,
+            Capability::Filesystem,
+        ] {
+            assert!(s.setup.needs.contains(&c), "{c:?} in {:?}", s.setup.needs);
+        }
     }
 }

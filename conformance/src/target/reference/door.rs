@@ -118,8 +118,7 @@ impl Door {
     pub(super) fn wait_idle(&self, timeout: Duration) {
         super::wait_until(timeout, || {
             let mut kids = self.children.lock().unwrap_or_else(|p| p.into_inner());
-            kids.iter_mut()
-                .all(|c| matches!(c.try_wait(), Ok(Some(_))))
+            kids.iter_mut().all(|c| matches!(c.try_wait(), Ok(Some(_))))
         });
     }
 

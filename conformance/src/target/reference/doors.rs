@@ -171,7 +171,10 @@ fn age_messages<'a>(
             .write(true)
             .open(&p)
             .and_then(|f| f.set_modified(when))
-            .map_err(TargetError::io(format!("setting the time of {}", p.display())))?;
+            .map_err(TargetError::io(format!(
+                "setting the time of {}",
+                p.display()
+            )))?;
     }
     Ok(())
 }
@@ -212,7 +215,11 @@ mod tests {
     #[test]
     fn rules_text_is_compiled_next_to_it() {
         let d = tempfile::tempdir().unwrap();
-        std::fs::write(d.path().join("tcp.qmqp"), "127.0.0.1:deny\n:allow,X=\"1\"\n").unwrap();
+        std::fs::write(
+            d.path().join("tcp.qmqp"),
+            "127.0.0.1:deny\n:allow,X=\"1\"\n",
+        )
+        .unwrap();
         compile_rules(d.path(), "tcp.qmqp").unwrap();
         compile_rules(d.path(), "tcp.qmtp").unwrap();
         let db = mta::listener::rulescdb::RulesDb::open(&d.path().join("tcp.qmqp.cdb")).unwrap();
@@ -236,7 +243,12 @@ mod tests {
         let mut sorted = names.clone();
         sorted.sort();
         age_messages(d.path(), sorted.iter()).unwrap();
-        let mtime = |n: &str| std::fs::metadata(d.path().join(n)).unwrap().modified().unwrap();
+        let mtime = |n: &str| {
+            std::fs::metadata(d.path().join(n))
+                .unwrap()
+                .modified()
+                .unwrap()
+        };
         let now = SystemTime::now();
         assert!(mtime("Maildir/cur/a:2,") < mtime("Maildir/new/b"));
         assert!(mtime("Maildir/new/b") < now - Duration::from_secs(3000));
