@@ -9,8 +9,11 @@
 //! - [`remote`]: any SMTP server at host:port; protocol checks only.
 //! - [`container`]: the reference MTA, Postfix or OpenSMTPD in a Docker
 //!   image built offline by `ci/images/`, one container per scenario.
+//! - [`listeners`]: the QMTP and QMQP doors of a qmail-style root (the
+//!   MTA's own listeners), for `reference` and the reference image.
 
 pub mod container;
+pub mod listeners;
 pub mod reference;
 pub mod remote;
 

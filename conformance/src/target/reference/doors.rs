@@ -1,16 +1,7 @@
 //! The reference target's doors besides SMTP (qmail-behaviour §10, §11),
 //! opened only for scenarios that use them (`Setup::needs`).
 //!
-//! - QMTP and QMQP: the MTA's own listeners. The harness picks free
-//!   loopback ports and writes them to `control/qmtplisten` and
-//!   `control/qmqplisten`; `mta start`'s supervisor runs `mta-listen
-//!   qmtp|qmqp` there with the rules `control/tcp.qmtp.cdb` (missing:
-//!   allow all) and `control/tcp.qmqp.cdb` (missing: refuse all). A
-//!   scenario's `tcp.qmtp` / `tcp.qmqp` controls are tcprules text that
-//!   the harness compiles to those cdbs; without its own `tcp.qmtp`,
-//!   `setup.env` becomes the one rule `:allow,VAR="value",...`.
-//!   `control/qmqpservers` names the QMQP door unless the scenario sets
-//!   it (for `inject: {via: qmqpc}`).
+//! - QMTP and QMQP: the MTA's own listeners ([`Listeners`]).
 //! - POP3: a door like the SMTP one, running per connection
 //!   `qmail-popup mx.test CHECKPASSWORD R/bin/qmail-pop3d Maildir` with
 //!   tcpserver's variables and `setup.env`; CHECKPASSWORD is
@@ -24,23 +15,22 @@
 //!   messages older than the current second, ordered by that time (§11.3),
 //!   so the message numbers follow the names.
 
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::door::Door;
-use super::{set_mode, wait_until, write, ME};
+use super::{set_mode, write, ME};
 use crate::scenario::{Capability, Protocol, Setup};
-use crate::target::container::qmail_root::tcp_rules;
-use crate::target::{free_port, TargetError};
+use crate::target::listeners::Listeners;
+use crate::target::TargetError;
 
 /// The doors of one instance.
 #[derive(Default)]
 pub(super) struct Doors {
-    qmtp: Option<SocketAddr>,
-    qmqp: Option<SocketAddr>,
+    listeners: Listeners,
     pop3: Option<Door>,
 }
 
@@ -53,31 +43,13 @@ impl Doors {
         setup: &Setup,
     ) -> Result<Doors, TargetError> {
         let c = root.join("control");
-        let given = |name: &str| setup.controls.contains_key(name);
-        let needs = |cap: Capability| setup.needs.contains(&cap);
-        if !given("smtplisten") {
+        if !setup.controls.contains_key("smtplisten") {
             write(&c.join("smtplisten"), b"")?;
         }
-        let mut doors = Doors::default();
-        if needs(Capability::Qmtp) {
-            let addr = free_port()?;
-            write(&c.join("qmtplisten"), format!("{addr}\n").as_bytes())?;
-            if !given("tcp.qmtp") && !setup.env.is_empty() {
-                write(&c.join("tcp.qmtp"), tcp_rules(&setup.env)?.as_bytes())?;
-            }
-            doors.qmtp = Some(addr);
-        }
-        if needs(Capability::Qmqp) {
-            let addr = free_port()?;
-            write(&c.join("qmqplisten"), format!("{addr}\n").as_bytes())?;
-            if !given("qmqpservers") {
-                write(&c.join("qmqpservers"), format!("{addr}\n").as_bytes())?;
-            }
-            doors.qmqp = Some(addr);
-        }
-        for name in ["tcp.qmtp", "tcp.qmqp"] {
-            compile_rules(&c, name)?;
-        }
+        let mut doors = Doors {
+            listeners: Listeners::configure(&c, setup)?,
+            pop3: None,
+        };
         for u in &setup.users {
             let home = root.join("home").join(&u.name);
             age_messages(&home, u.files.keys())?;
@@ -85,7 +57,7 @@ impl Doors {
                 add_login(root, &u.name, &home, pw)?;
             }
         }
-        if needs(Capability::Pop3) {
+        if setup.needs.contains(&Capability::Pop3) {
             let checkpassword = match setup.pop3.as_ref().and_then(|p| p.checkpassword.as_ref()) {
                 Some(stub) => {
                     let p = scratch.join("checkpassword");
@@ -110,22 +82,13 @@ impl Doors {
     /// After each start of the MTA: waits until its QMTP and QMQP
     /// listeners accept connections.
     pub(super) fn wait_ready(&self) -> Result<(), TargetError> {
-        for addr in [self.qmtp, self.qmqp].into_iter().flatten() {
-            let up = || TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok();
-            if !wait_until(Duration::from_secs(20), up) {
-                return Err(TargetError::Failed(format!(
-                    "the MTA's listener on {addr} did not come up in 20 s"
-                )));
-            }
-        }
-        Ok(())
+        self.listeners.wait_ready(Duration::from_secs(20))
     }
 
     pub(super) fn addr(&self, door: Protocol, smtp: SocketAddr) -> Result<SocketAddr, TargetError> {
         let addr = match door {
             Protocol::Smtp => Some(smtp),
-            Protocol::Qmtp => self.qmtp,
-            Protocol::Qmqp => self.qmqp,
+            Protocol::Qmtp | Protocol::Qmqp => self.listeners.addr(door),
             Protocol::Pop3 => self.pop3.as_ref().map(|d| d.addr),
         };
         addr.ok_or_else(|| {
@@ -140,20 +103,6 @@ impl Doors {
             d.wait_idle(Duration::from_secs(10));
         }
     }
-}
-
-/// Compiles the tcprules text `control/NAME`, if the scenario wrote it,
-/// into `control/NAME.cdb` (what `mta-tcprules` does).
-fn compile_rules(control: &Path, name: &str) -> Result<(), TargetError> {
-    let text_file = control.join(name);
-    let Ok(text) = std::fs::read(&text_file) else {
-        return Ok(());
-    };
-    let rules = mta::listener::rules::parse(name, &text)
-        .map_err(|e| TargetError::Failed(format!("control/{name}: {e}")))?;
-    let cdb = control.join(format!("{name}.cdb"));
-    mta::listener::rulescdb::compile(&rules, &cdb, &control.join(format!("{name}.tmp")))
-        .map_err(TargetError::io(format!("compiling control/{name}")))
 }
 
 /// Gives the scenario's files under `Maildir/new/` and `Maildir/cur/`
@@ -211,24 +160,6 @@ fn add_login(root: &Path, name: &str, home: &Path, password: &str) -> Result<(),
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rules_text_is_compiled_next_to_it() {
-        let d = tempfile::tempdir().unwrap();
-        std::fs::write(
-            d.path().join("tcp.qmqp"),
-            "127.0.0.1:deny\n:allow,X=\"1\"\n",
-        )
-        .unwrap();
-        compile_rules(d.path(), "tcp.qmqp").unwrap();
-        compile_rules(d.path(), "tcp.qmtp").unwrap();
-        let db = mta::listener::rulescdb::RulesDb::open(&d.path().join("tcp.qmqp.cdb")).unwrap();
-        assert!(db.lookup("127.0.0.1", None, None).deny);
-        let other = db.lookup("192.0.2.1", None, None);
-        assert!(!other.deny);
-        assert_eq!(other.env, vec![("X".to_string(), b"1".to_vec())]);
-        assert!(!d.path().join("tcp.qmtp.cdb").exists());
-    }
 
     #[test]
     fn messages_are_aged_in_name_order() {
