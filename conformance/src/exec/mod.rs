@@ -1,8 +1,15 @@
 //! Running one scenario against one target: requirements (SKIP), target
-//! start, the steps over a raw SMTP session, then the assertions.
+//! start, the steps over raw sessions with the target's doors (SMTP, and
+//! QMTP, QMQP, POP3), then the assertions.
 //!
-//! - [`matcher`]: one reply against an `expect`.
+//! - [`matcher`]: one SMTP reply against an `expect`.
+//! - [`netmatch`]: a POP3 response or a QMTP/QMQP netstring against its
+//!   expectation.
+//! - `doors`: the POP3 `expect`, the `qmtp` and `qmqp` steps.
+//! - `history_steps`: `mail` and injections recorded for the crash
+//!   history.
 //! - [`check`]: the assertions on deliveries, bounces and files.
+//! - [`crashcheck`]: the crash-history invariant and tier B.
 
 pub mod check;
 pub mod crashcheck;
