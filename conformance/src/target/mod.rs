@@ -4,7 +4,7 @@
 //! [`Instance`] per scenario, configured from the scenario's setup and
 //! relaying non-local mail and bounces to the worker's sink.
 //!
-//! - [`reference`]: the workspace's own MTA in a temporary root,
+//! - [`reference`](mod@reference): the workspace's own MTA in a temporary root,
 //!   unprivileged; qmail-smtpd run per connection as tcpserver would.
 //! - [`remote`]: any SMTP server at host:port; protocol checks only.
 //! - [`container`]: the reference MTA, Postfix or OpenSMTPD in a Docker
