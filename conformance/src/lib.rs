@@ -1,10 +1,13 @@
 //! The black-box conformance suite runner (conformance spec §8).
 //!
 //! ## Tour
-//! - [`scenario`]: the YAML schema, loading with file/line/field errors.
+//! - [`scenario`]: the YAML schema, loading with file/line/field errors
+//!   (`scenario::doors`: the QMTP, QMQP and POP3 parts).
 //! - [`escape`]: byte escapes in scenarios, visible CR/LF in reports.
 //! - [`normalize`]: named rules masking volatile text before comparison.
 //! - [`smtp`]: a raw, byte-exact SMTP client (reply parsing, pipelining).
+//! - [`qmtp`], [`pop3`]: the client side of the other doors (netstring
+//!   packages and responses; POP3 responses over the same connection).
 //! - [`sink`]: the harness' SMTP server that every target relays to.
 //! - [`target`]: the [`target::Target`] trait; `reference` (our own MTA in a
 //!   temporary root) and `remote` (any host:port, protocol checks only).
@@ -28,6 +31,8 @@ pub mod escape;
 pub mod exec;
 pub mod normalize;
 pub mod outcome;
+pub mod pop3;
+pub mod qmtp;
 pub mod record;
 pub mod report;
 pub mod runner;

@@ -16,7 +16,8 @@ pub enum Rule {
     /// RFC 5322 / qmail dates (`5 Jan 2024 03:04:05 -0000`, optionally with
     /// a weekday) -> `<DATE>`.
     Date,
-    /// qmail-smtpd's `250 ok 1700000000 qp 1234` -> `250 ok <TIME> qp <PID>`.
+    /// qmail-smtpd's `250 ok 1700000000 qp 1234` -> `250 ok <TIME> qp <PID>`,
+    /// and QMTP/QMQP's `Kok 1700000000 qp 1234` -> `Kok <TIME> qp <PID>`.
     Qp,
     /// qmail-queue's `(qmail 1234 invoked` -> `(qmail <PID> invoked`.
     QmailPid,
@@ -57,7 +58,7 @@ fn compiled() -> &'static Compiled {
         let r = |s: &str| Regex::new(s).unwrap_or_else(|e| panic!("rule regex {s}: {e}"));
         Compiled {
             date: r(r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?\b\d{1,2} (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} [+-]\d{4}(?: \([A-Z]+\))?"),
-            qp: r(r"\bok \d+ qp \d+"),
+            qp: r(r"\b(K?)ok \d+ qp \d+"),
             qmail_pid: r(r"\(qmail \d+ invoked"),
             message_id: r(r"(?im)^(Message-ID:\s*)<[^>\r\n]*>"),
             boundary: r(r#"(?i)boundary="?[^";\r\n]+"?"#),
@@ -74,7 +75,7 @@ pub fn apply(rules: &[Rule], bytes: &[u8]) -> Vec<u8> {
         v = match rule {
             Rule::Date => c.date.replace_all(&v, &b"<DATE>"[..]).into_owned(),
             Rule::Qp => {
-                c.qp.replace_all(&v, &b"ok <TIME> qp <PID>"[..])
+                c.qp.replace_all(&v, &b"${1}ok <TIME> qp <PID>"[..])
                     .into_owned()
             }
             Rule::QmailPid => c
@@ -112,6 +113,8 @@ mod tests {
             all("250 ok 1700000000 qp 4242\r\n"),
             "250 ok <TIME> qp <PID>\r\n"
         );
+        assert_eq!(all("Kok 838640135 qp 1390"), "Kok <TIME> qp <PID>");
+        assert_eq!(all("Xok 838640135 qp 1390"), "Xok 838640135 qp 1390");
         assert_eq!(
             all("Received: (qmail 77 invoked from network); 5 Jan 2024 03:04:05 -0000\n"),
             "Received: (qmail <PID> invoked from network); <DATE>\n"

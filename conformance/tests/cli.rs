@@ -138,6 +138,11 @@ fn remote_target_runs_protocol_checks_and_skips_the_rest() {
         "local.yaml",
         "id: needs-files\ntitle: t\nsteps: [{expect: {code: 220}}]\nassert:\n  no_delivery: [{user: alice}]\n",
     );
+    write(
+        dir.path(),
+        "pop3.yaml",
+        "id: needs-pop3\ntitle: t\nsteps:\n  - connect: pop3\n  - expect: {status: ok}\n",
+    );
     // The harness' own sink is a small SMTP server to aim at.
     let server = conformance::sink::Sink::start().unwrap();
     let target = format!("remote:{}", server.addr());
@@ -155,7 +160,11 @@ fn remote_target_runs_protocol_checks_and_skips_the_rest() {
         stdout.contains("SKIP      needs-files: not supported by target `remote` yet: filesystem"),
         "{stdout}"
     );
-    assert!(stdout.contains("1 passed, 0 failed, 1 skipped"), "{stdout}");
+    assert!(
+        stdout.contains("SKIP      needs-pop3: not supported by target `remote` yet: pop3"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("1 passed, 0 failed, 2 skipped"), "{stdout}");
 }
 
 #[test]

@@ -46,13 +46,13 @@ fn labelled() -> Vec<String> {
 }
 
 #[test]
-fn reference_image_passes_delivery_relay_inject_and_restart_scenarios() {
+fn reference_image_passes_delivery_relay_inject_restart_qmtp_and_qmqp_scenarios() {
     if let Some(why) = unavailable() {
         eprintln!("skipped: {why}");
         return;
     }
     let out = tempfile::tempdir().unwrap();
-    let filter = "^(local-maildir-delivery|relay-relayclient-set|local-inject-through-qmail-queue|local-restart-delivers|bounce-remote-rcpt-rejected)$";
+    let filter = "^(local-maildir-delivery|relay-relayclient-set|local-inject-through-qmail-queue|local-restart-delivers|bounce-remote-rcpt-rejected|qmtp-recipients-in-order|qmqp-relay|qmqp-qmqpc-accepted)$";
     let child = Command::new(BIN)
         .args(["run", "--target", "container:reference", "--jobs", "2"])
         .arg("--filter")
@@ -76,7 +76,7 @@ fn reference_image_passes_delivery_relay_inject_and_restart_scenarios() {
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.path().join("report.json")).unwrap()).unwrap();
     let results = report["results"].as_array().unwrap();
-    assert_eq!(results.len(), 5, "{stdout}");
+    assert_eq!(results.len(), 8, "{stdout}");
     for r in results {
         assert_eq!(r["status"], "PASS", "{}: {}", r["id"], r["reason"]);
         assert_eq!(r["target"], "reference-container");

@@ -54,10 +54,12 @@ pub fn run(
         cx.file(f)?;
     }
     for s in &a.sink {
+        // `${remote}` and the like name the address.
+        let rcpt = String::from_utf8_lossy(&cx.subst(s.rcpt.as_bytes())).into_owned();
         let ts: Vec<_> = sink
             .transactions()
             .into_iter()
-            .filter(|t| t.accepted && t.rcpts.iter().any(|r| r.eq_ignore_ascii_case(&s.rcpt)))
+            .filter(|t| t.accepted && t.rcpts.iter().any(|r| r.eq_ignore_ascii_case(&rcpt)))
             .collect();
         if let Some(from) = &s.from {
             if let Some(t) = ts.iter().find(|t| &t.from != from) {
@@ -338,6 +340,7 @@ impl Cx<'_> {
         let double = b.double.unwrap_or(false);
         let (what, msgs): (String, Vec<Vec<u8>>) = match (&b.to, &b.user) {
             (Some(to), None) => {
+                let to = &String::from_utf8_lossy(&self.subst(to.as_bytes())).into_owned();
                 let from = b.from.clone().unwrap_or_else(|| {
                     if double {
                         "#@[]".into()
@@ -509,6 +512,8 @@ impl Cx<'_> {
     fn no_delivery(&self, n: &NoDelivery) -> Result<(), Failure> {
         match (&n.rcpt, &n.user) {
             (Some(rcpt), None) => {
+                let rcpt = String::from_utf8_lossy(&self.subst(rcpt.as_bytes())).into_owned();
+                let rcpt = rcpt.as_str();
                 let hits: Vec<_> = self
                     .sink
                     .transactions()

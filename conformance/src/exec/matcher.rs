@@ -14,7 +14,7 @@ pub struct MatchCtx<'a> {
 
 /// The expectations that apply under the profile: the common one, then
 /// the profile's own.
-fn layers(e: &Expect, p: Profile) -> Vec<&Expect> {
+pub(crate) fn layers(e: &Expect, p: Profile) -> Vec<&Expect> {
     let mut v = vec![e];
     if let Some(sub) = e.for_profile(p) {
         v.extend(layers(sub, p));
@@ -80,7 +80,10 @@ fn check_one(e: &Expect, r: &Reply, cx: &MatchCtx<'_>, why: &mut Vec<String>) {
 }
 
 /// The exact lines of a `reply:` expectation, with CRLF.
-fn expected_raw(lines: &[String], lookup: &dyn Fn(&str) -> Option<String>) -> Vec<Vec<u8>> {
+pub(crate) fn expected_raw(
+    lines: &[String],
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Vec<Vec<u8>> {
     lines
         .iter()
         .map(|l| {

@@ -1,12 +1,22 @@
 //! Running one scenario against one target: requirements (SKIP), target
-//! start, the steps over a raw SMTP session, then the assertions.
+//! start, the steps over raw sessions with the target's doors (SMTP, and
+//! QMTP, QMQP, POP3), then the assertions.
 //!
-//! - [`matcher`]: one reply against an `expect`.
+//! - [`matcher`]: one SMTP reply against an `expect`.
+//! - [`netmatch`]: a POP3 response or a QMTP/QMQP netstring against its
+//!   expectation.
+//! - `doors`: the POP3 `expect`, the `qmtp` and `qmqp` steps.
+//! - `history_steps`: `mail` and injections recorded for the crash
+//!   history.
 //! - [`check`]: the assertions on deliveries, bounces and files.
+//! - [`crashcheck`]: the crash-history invariant and tier B.
 
 pub mod check;
 pub mod crashcheck;
+mod doors;
+mod history_steps;
 pub mod matcher;
+pub mod netmatch;
 
 use std::time::{Duration, Instant};
 
@@ -17,8 +27,8 @@ use crate::crash::{self as crashmod, sweep, Arm};
 use crate::escape;
 use crate::normalize;
 use crate::outcome::{Outcome, Status};
-use crate::scenario::step::{Crash, KillAt, Mail, Nth, Repeat, Step};
-use crate::scenario::{Expect, Profile, Requirement, Scenario};
+use crate::scenario::step::{Crash, Nth, Repeat, Step};
+use crate::scenario::{Expect, Profile, Protocol, Requirement, Scenario};
 use crate::sink::Sink;
 use crate::smtp::client::{render_event, Conn, ReadError, Transcript};
 use crate::target::{wait_until, Instance, Target};
@@ -192,6 +202,7 @@ pub fn run_mode(
         history: Vec::new(),
         armed: false,
         fired: false,
+        door: Protocol::Smtp,
     };
     let mut result = s.extensions(scenario);
     if result.is_ok() {
@@ -200,6 +211,8 @@ pub fn run_mode(
     if let Some(c) = s.conn.as_mut() {
         c.shutdown();
     }
+    // What a POP3 session left (a QUIT's renames) is part of the result.
+    s.inst.wait_doors_idle();
     if s.armed {
         s.fired |= s.inst.crash_fired();
     }
@@ -287,6 +300,8 @@ struct Session<'a> {
     /// A crash was armed / has fired (checked before each restart).
     armed: bool,
     fired: bool,
+    /// The door the connection goes to (or the next one will).
+    door: Protocol,
 }
 
 impl<'a> Session<'a> {
@@ -329,8 +344,18 @@ impl<'a> Session<'a> {
         if let Some(mut c) = self.conn.take() {
             c.shutdown();
         }
-        let addr = self.inst.smtp_addr();
-        self.t.note("connect to the target's SMTP port");
+        let door = self.door;
+        let addr = self
+            .inst
+            .door_addr(door)
+            .map_err(|e| Failure::plain(format!("no {door} door: {e}")))?;
+        self.t.note(match door {
+            Protocol::Smtp => "connect to the target's SMTP port".to_string(),
+            _ => format!(
+                "connect to the target's {} door",
+                door.name().to_uppercase()
+            ),
+        });
         let c = Conn::connect(addr, DEFAULT_WAIT)
             .map_err(|e| Failure::plain(format!("cannot connect to {addr}: {e}")))?;
         self.conn = Some(c);
@@ -408,6 +433,9 @@ impl<'a> Session<'a> {
     }
 
     fn expect(&mut self, e: &Expect) -> Result<(), Failure> {
+        if self.door == Protocol::Pop3 {
+            return self.expect_pop3(e);
+        }
         let wait = e.timeout.map_or(DEFAULT_WAIT, Duration::from_secs_f64);
         self.conn()?;
         let before = self.t.events.len();
@@ -438,7 +466,10 @@ impl<'a> Session<'a> {
 
     fn step(&mut self, step: &Step) -> Result<(), Skip> {
         match step {
-            Step::Connect => self.connect()?,
+            Step::Connect(door) => {
+                self.door = *door;
+                self.connect()?
+            }
             Step::Close => {
                 if let Some(mut c) = self.conn.take() {
                     self.t.note("client closes the connection");
@@ -578,6 +609,8 @@ impl<'a> Session<'a> {
                 self.fired = false;
             }
             Step::Mail(m) => self.mail(m)?,
+            Step::Qmtp(q) => self.qmtp(q)?,
+            Step::Qmqp(q) => self.qmqp(q)?,
         }
         Ok(())
     }
@@ -611,130 +644,6 @@ impl Session<'_> {
             inject,
         }
     }
-
-    fn record_injection(&mut self, id: &str, to: &[String], msg: &[u8], code: i32) {
-        let (outcome, temporary) = match code {
-            0 => (history::Outcome::Acked, false),
-            -1 => (history::Outcome::Unknown, false),
-            11..=40 | 100 => (history::Outcome::Rejected, false),
-            _ => (history::Outcome::Rejected, true),
-        };
-        self.t
-            .note(format!("history: {id} {outcome} (exit {code})"));
-        self.history.push(Record {
-            id: id.to_string(),
-            outcome,
-            temporary,
-            rcpts: to.iter().map(|r| r.to_ascii_lowercase()).collect(),
-            body: history::body_of(msg),
-            at: now(),
-        });
-    }
-
-    /// One transaction on a fresh connection; its outcome goes into the
-    /// history. Only a failure to connect fails the step.
-    fn mail(&mut self, m: &Mail) -> Result<(), Skip> {
-        let sub = |s: &str| String::from_utf8_lossy(&self.subst(s.as_bytes())).into_owned();
-        let id = sub(&m.id);
-        let from = sub(&m.from);
-        let to: Vec<String> = m.to.iter().map(|t| sub(t)).collect();
-        let text = m.message.as_ref().map_or_else(
-            || format!("Subject: message {id}\n\nThis is message {id}.\n").into_bytes(),
-            |t| self.subst(&t.0),
-        );
-        let msg = history::tagged(&id, &text);
-        self.connect()?;
-        let mut t = std::mem::take(&mut self.t);
-        let r = self.transaction(&mut t, &from, &to, &msg, m.kill);
-        self.t = t;
-        let (outcome, temporary, rcpts) = r;
-        self.t.note(format!("history: {id} {outcome}"));
-        self.history.push(Record {
-            id,
-            outcome,
-            temporary,
-            rcpts,
-            body: history::body_of(&msg),
-            at: now(),
-        });
-        if let Some(mut c) = self.conn.take() {
-            c.shutdown();
-        }
-        Ok(())
-    }
-
-    fn transaction(
-        &mut self,
-        t: &mut Transcript,
-        from: &str,
-        to: &[String],
-        msg: &[u8],
-        kill: Option<KillAt>,
-    ) -> (history::Outcome, bool, Vec<String>) {
-        use history::Outcome::{Acked, Rejected, Unknown};
-        let wait = Duration::from_secs(30);
-        let Some(c) = self.conn.as_mut() else {
-            return (Rejected, true, Vec::new());
-        };
-        let code = |r: Result<crate::smtp::reply::Reply, ReadError>| {
-            r.ok().and_then(|r| r.code()).unwrap_or(0)
-        };
-        // Anything failing before the dot: the message was never sent.
-        let refused = (Rejected, true, Vec::new());
-        if code(c.reply(wait, t)) != 220 {
-            return refused;
-        }
-        let cmd = |c: &mut Conn, line: String, t: &mut Transcript| {
-            if c.send(line.as_bytes(), t).is_err() {
-                return 0;
-            }
-            code(c.reply(wait, t))
-        };
-        if cmd(c, "HELO conformance.test\r\n".into(), t) / 100 != 2
-            || cmd(c, format!("MAIL FROM:<{from}>\r\n"), t) / 100 != 2
-        {
-            return refused;
-        }
-        let mut accepted = Vec::new();
-        for r in to {
-            if cmd(c, format!("RCPT TO:<{r}>\r\n"), t) / 100 == 2 {
-                accepted.push(r.to_ascii_lowercase());
-            }
-        }
-        if accepted.is_empty() || cmd(c, "DATA\r\n".into(), t) != 354 {
-            return refused;
-        }
-        if c.send(&dot_stuff(msg), t).is_err() {
-            return (Unknown, false, accepted);
-        }
-        if kill == Some(KillAt::AfterDot) {
-            t.note("SIGKILL the MTA right after the final dot");
-            let _ = self.inst.kill();
-        }
-        let Some(c) = self.conn.as_mut() else {
-            return (Unknown, false, accepted);
-        };
-        let got = code(c.reply(wait, t));
-        if kill == Some(KillAt::AfterReply) {
-            t.note("SIGKILL the MTA right after the reply to the dot");
-            let _ = self.inst.kill();
-        } else if let Some(c) = self.conn.as_mut() {
-            let _ = c.send(b"QUIT\r\n", t);
-        }
-        match got / 100 {
-            2 => (Acked, false, accepted),
-            4 => (Rejected, true, accepted),
-            5 => (Rejected, false, accepted),
-            _ => (Unknown, false, accepted),
-        }
-    }
-}
-
-/// Wall-clock seconds (comparable with `strace -ttt`).
-fn now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// A message as a correct client sends it after 354: LF (or CRLF) line

@@ -57,6 +57,13 @@ pub struct Expect {
     /// Seconds to wait for the reply (default 10).
     #[serde(default)]
     pub timeout: Option<f64>,
+    /// POP3: `ok` (`+OK`) or `err` (`-ERR`).
+    #[serde(default)]
+    pub status: Option<Pop3Status>,
+    /// POP3: the response goes on after a `+OK` line up to the line `.`
+    /// (implied by `reply` or `lines` of more than one line).
+    #[serde(default)]
+    pub multiline: bool,
     #[serde(default)]
     pub qmail: Option<Box<Expect>>,
     #[serde(default)]
@@ -69,6 +76,24 @@ impl Expect {
         match profile {
             Profile::Qmail => self.qmail.as_deref(),
             Profile::Rfc => self.rfc.as_deref(),
+        }
+    }
+}
+
+/// A POP3 response's status (RFC 1939 §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pop3Status {
+    Ok,
+    Err,
+}
+
+impl Pop3Status {
+    /// The status indicator the response starts with.
+    pub fn indicator(self) -> &'static [u8] {
+        match self {
+            Pop3Status::Ok => b"+OK",
+            Pop3Status::Err => b"-ERR",
         }
     }
 }

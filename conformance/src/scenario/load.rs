@@ -55,9 +55,22 @@ impl fmt::Display for SchemaError {
 /// Parses one scenario from `text` (read from `file`).
 pub fn parse(file: &Path, text: &str) -> Result<Scenario, SchemaError> {
     let de = serde_yaml::Deserializer::from_str(text);
-    match serde_path_to_error::deserialize::<_, Scenario>(de) {
+    // Steps check their expectations against the door they go to while
+    // they are read (scenario::doors::Tracker).
+    super::doors::Tracker::start();
+    let parsed = serde_path_to_error::deserialize::<_, Scenario>(de);
+    super::doors::Tracker::start();
+    match parsed {
         Ok(mut s) => {
             s.file = file.to_path_buf();
+            s.setup.needs = s
+                .requirements()
+                .into_iter()
+                .filter_map(|r| match r {
+                    super::Requirement::Capability(c) => Some(c),
+                    super::Requirement::Extension(_) => None,
+                })
+                .collect();
             validate(&s).map_err(|(field, message)| SchemaError {
                 file: file.to_path_buf(),
                 line: line_of_key(text, &field),

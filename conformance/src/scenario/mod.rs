@@ -9,6 +9,7 @@
 //!   scenario needs; an unmet one makes the result SKIP with the reason.
 
 pub mod assertions;
+pub mod doors;
 pub mod expect;
 pub mod load;
 pub mod step;
@@ -23,6 +24,7 @@ use crate::escape::Text;
 use crate::normalize::Rule;
 
 pub use assertions::Assertions;
+pub use doors::Protocol;
 pub use expect::{Expect, Profile};
 pub use step::Step;
 
@@ -66,7 +68,9 @@ pub struct Setup {
     #[serde(default)]
     pub controls: BTreeMap<String, Option<Text>>,
     /// Environment for the SMTP server, as tcpserver would set it
-    /// (`RELAYCLIENT`, `DATABYTES`, `TCPREMOTEIP`, ...).
+    /// (`RELAYCLIENT`, `DATABYTES`, `TCPREMOTEIP`, ...); also for the
+    /// QMTP server (as rules in `tcp.qmtp`, unless the scenario writes
+    /// that control) and the POP3 programs.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
     /// Local users (each gets `name` and `name-*` addresses).
@@ -83,6 +87,13 @@ pub struct Setup {
     /// scenarios: sendmail-migration spec, run through the reference MTA).
     #[serde(default)]
     pub migrate_aliases: Option<Text>,
+    /// POP3 settings (qmail-behaviour §11).
+    #[serde(default)]
+    pub pop3: Option<doors::Pop3Setup>,
+    /// Filled by the loader: every capability the scenario needs, so a
+    /// target starts only the doors (QMTP, QMQP, POP3) it uses.
+    #[serde(skip)]
+    pub needs: Vec<Capability>,
 }
 
 impl Setup {
@@ -109,6 +120,9 @@ pub struct User {
     /// Create `Maildir/{tmp,new,cur}` (default true).
     #[serde(default = "yes")]
     pub maildir: bool,
+    /// A POP3 login with this password (capability `pop3`).
+    #[serde(default)]
+    pub password: Option<String>,
 }
 
 fn yes() -> bool {
@@ -196,6 +210,17 @@ pub enum Capability {
     Log,
     /// `migrate` output can be installed into the MTA (`setup.migrate_aliases`).
     Migrate,
+    /// A QMTP door (`connect: qmtp`, the `qmtp` step).
+    Qmtp,
+    /// A QMQP door (`connect: qmqp`, the `qmqp` step).
+    Qmqp,
+    /// qmail-qmqpc can inject (`inject: {via: qmqpc}`).
+    Qmqpc,
+    /// A POP3 door with users' logins (`connect: pop3`, `password:`).
+    Pop3,
+    /// The POP3 server's checkpassword program can be replaced
+    /// (`setup.pop3.checkpassword`).
+    Checkpassword,
 }
 
 impl Capability {
@@ -211,6 +236,11 @@ impl Capability {
         ("starttls", Capability::Starttls),
         ("log", Capability::Log),
         ("migrate", Capability::Migrate),
+        ("qmtp", Capability::Qmtp),
+        ("qmqp", Capability::Qmqp),
+        ("qmqpc", Capability::Qmqpc),
+        ("pop3", Capability::Pop3),
+        ("checkpassword", Capability::Checkpassword),
     ];
 
     pub fn name(self) -> &'static str {
@@ -267,6 +297,15 @@ impl Scenario {
         }
         if self.setup.migrate_aliases.is_some() {
             need(Capability::Migrate);
+        }
+        if self.setup.users.iter().any(|u| u.password.is_some()) {
+            need(Capability::Pop3);
+        }
+        if let Some(p) = &self.setup.pop3 {
+            need(Capability::Pop3);
+            if p.checkpassword.is_some() {
+                need(Capability::Checkpassword);
+            }
         }
         for s in &self.steps {
             s.requirements(&mut need);

@@ -4,6 +4,7 @@
 
 use serde::Deserialize;
 
+use super::doors::{ConnectArg, Protocol, Qmqp, Qmtp, Tracker};
 use super::expect::Expect;
 use super::Capability;
 use crate::escape::Text;
@@ -11,9 +12,9 @@ use crate::escape::Text;
 /// One step of a scenario.
 #[derive(Debug, Clone)]
 pub enum Step {
-    /// Open a (new) connection to the target's SMTP port; the first
-    /// protocol step connects on its own.
-    Connect,
+    /// Open a (new) connection to one of the target's doors (`connect:
+    /// true` is SMTP); the first protocol step connects on its own.
+    Connect(Protocol),
     /// Close our side of the connection.
     Close,
     Send(Send),
@@ -36,6 +37,10 @@ pub enum Step {
     Mail(Mail),
     Restart,
     WaitQueueEmpty(WaitQueueEmpty),
+    /// QMTP packages and their per-recipient responses (§10.2).
+    Qmtp(Qmtp),
+    /// A QMQP package and its response (§10.3).
+    Qmqp(Qmqp),
 }
 
 /// Bytes to send.
@@ -154,6 +159,10 @@ pub enum Via {
     #[default]
     QmailQueue,
     Sendmail,
+    /// qmail-qmqpc, the qmail-queue look-alike that hands the message to
+    /// the QMQP servers in `control/qmqpservers` (by default the
+    /// target's own QMQP door).
+    Qmqpc,
 }
 
 /// Arm a crash (conformance spec §4.4 tier A): a named crash point of the
@@ -279,7 +288,7 @@ pub struct WaitQueueEmpty {
 #[serde(deny_unknown_fields)]
 struct RawStep {
     #[serde(default)]
-    connect: Option<Flag>,
+    connect: Option<ConnectArg>,
     #[serde(default)]
     close: Option<Flag>,
     #[serde(default)]
@@ -308,6 +317,10 @@ struct RawStep {
     restart: Option<Flag>,
     #[serde(default)]
     wait_queue_empty: Option<FlagOr<WaitQueueEmpty>>,
+    #[serde(default)]
+    qmtp: Option<Qmtp>,
+    #[serde(default)]
+    qmqp: Option<Qmqp>,
 }
 
 /// `true` (or an empty value) for steps that take no arguments.
@@ -359,8 +372,8 @@ impl<'de> Deserialize<'de> for Step {
 impl Step {
     fn from_raw(r: RawStep) -> Result<Step, String> {
         let mut v: Vec<Step> = Vec::new();
-        if r.connect.is_some() {
-            v.push(Step::Connect);
+        if let Some(ConnectArg(p)) = r.connect {
+            v.push(Step::Connect(p));
         }
         if r.close.is_some() {
             v.push(Step::Close);
@@ -420,15 +433,38 @@ impl Step {
         if let Some(s) = r.wait_queue_empty {
             v.push(Step::WaitQueueEmpty(s.get()));
         }
+        if let Some(s) = r.qmtp {
+            v.push(Step::Qmtp(s));
+        }
+        if let Some(s) = r.qmqp {
+            v.push(Step::Qmqp(s));
+        }
         if v.len() != 1 {
             return Err(format!(
                 "a step needs exactly one kind (connect, close, send, send_message, expect, \
                  expect_close, pipeline, repeat, sleep, starttls, inject, crash, mail, \
-                 restart, wait_queue_empty); found {}",
+                 restart, wait_queue_empty, qmtp, qmqp); found {}",
                 v.len()
             ));
         }
-        Ok(v.remove(0))
+        let step = v.remove(0);
+        step.track()?;
+        Ok(step)
+    }
+
+    /// Follows the door the connection goes to, and checks the step's
+    /// expectations fit it (see [`Tracker`]).
+    fn track(&self) -> Result<(), String> {
+        match self {
+            Step::Connect(p) => Tracker::switch(*p),
+            Step::Mail(_) => Tracker::switch(Protocol::Smtp),
+            Step::Qmtp(_) => Tracker::switch(Protocol::Qmtp),
+            Step::Qmqp(_) => Tracker::switch(Protocol::Qmqp),
+            Step::Expect(e) => Tracker::check_expect(e)?,
+            Step::Pipeline(p) => p.expect.iter().try_for_each(Tracker::check_expect)?,
+            _ => {}
+        }
+        Ok(())
     }
 }
 
@@ -442,10 +478,18 @@ impl Step {
             Step::WaitQueueEmpty(_) => need(Capability::Queue),
             Step::Inject(i) => {
                 need(Capability::Inject);
-                if i.via == Via::Sendmail {
-                    need(Capability::Sendmail);
+                match i.via {
+                    Via::QmailQueue => {}
+                    Via::Sendmail => need(Capability::Sendmail),
+                    Via::Qmqpc => {
+                        need(Capability::Qmqpc);
+                        need(Capability::Qmqp);
+                    }
                 }
             }
+            Step::Connect(p) => p.capability().into_iter().for_each(&mut *need),
+            Step::Qmtp(_) => need(Capability::Qmtp),
+            Step::Qmqp(_) => need(Capability::Qmqp),
             Step::Repeat(r) => r.steps.iter().for_each(|s| s.requirements(need)),
             _ => {}
         }

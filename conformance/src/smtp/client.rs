@@ -137,7 +137,7 @@ impl Conn {
     }
 
     /// One line (up to LF), or what is left at EOF.
-    fn line(&mut self, deadline: Instant, wait: Duration) -> Result<Vec<u8>, ReadError> {
+    pub(crate) fn line(&mut self, deadline: Instant, wait: Duration) -> Result<Vec<u8>, ReadError> {
         loop {
             if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
                 return Ok(self.buf.drain(..=i).collect());
@@ -171,6 +171,35 @@ impl Conn {
                     return Err(ReadError::Closed);
                 }
                 Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Reads one unit of a binary protocol (a netstring) within `wait`:
+    /// `split` says, once enough has arrived, how many leading bytes
+    /// form the unit (`None`: more are needed). The unit is recorded as
+    /// one server event; if the server closes first, what it sent is
+    /// recorded and the error is [`ReadError::Closed`].
+    pub fn unit(
+        &mut self,
+        wait: Duration,
+        t: &mut Transcript,
+        split: &dyn Fn(&[u8]) -> Option<usize>,
+    ) -> Result<Vec<u8>, ReadError> {
+        let deadline = Instant::now() + wait;
+        loop {
+            if let Some(n) = split(&self.buf) {
+                let n = n.min(self.buf.len());
+                let unit: Vec<u8> = self.buf.drain(..n).collect();
+                t.events.push(Event::Server(unit.clone()));
+                return Ok(unit);
+            }
+            if !self.fill(deadline, wait)? {
+                if !self.buf.is_empty() {
+                    t.events.push(Event::Server(std::mem::take(&mut self.buf)));
+                }
+                t.events.push(Event::Closed);
+                return Err(ReadError::Closed);
             }
         }
     }

@@ -4,13 +4,16 @@
 //! [`Instance`] per scenario, configured from the scenario's setup and
 //! relaying non-local mail and bounces to the worker's sink.
 //!
-//! - [`reference`]: the workspace's own MTA in a temporary root,
+//! - [`reference`](mod@reference): the workspace's own MTA in a temporary root,
 //!   unprivileged; qmail-smtpd run per connection as tcpserver would.
 //! - [`remote`]: any SMTP server at host:port; protocol checks only.
 //! - [`container`]: the reference MTA, Postfix or OpenSMTPD in a Docker
 //!   image built offline by `ci/images/`, one container per scenario.
+//! - [`listeners`]: the QMTP and QMQP doors of a qmail-style root (the
+//!   MTA's own listeners), for `reference` and the reference image.
 
 pub mod container;
+pub mod listeners;
 pub mod reference;
 pub mod remote;
 
@@ -20,7 +23,7 @@ use std::time::Duration;
 
 use crate::crash::Arm;
 use crate::scenario::step::Inject;
-use crate::scenario::{Capability, Setup};
+use crate::scenario::{Capability, Protocol, Setup};
 
 /// The host names scenarios refer to as `${me}`, `${domain}` and
 /// `${remote}`.
@@ -97,6 +100,23 @@ pub trait Instance {
     /// Text that helps explain a failure (the tail of the MTA's log).
     fn diagnostics(&self) -> String;
 
+    /// The address of one of the doors (qmail-behaviour §10, §11: QMTP,
+    /// QMQP, POP3), opening it if it opens on demand.
+    fn door_addr(&mut self, door: Protocol) -> Result<SocketAddr, TargetError> {
+        match door {
+            Protocol::Smtp => Ok(self.smtp_addr()),
+            _ => Err(TargetError::Unsupported {
+                target: "this target".into(),
+                what: format!("the {door} door"),
+            }),
+        }
+    }
+
+    /// Waits (a few seconds at most) until the server processes of
+    /// connections the steps closed have ended, so the assertions see
+    /// what they did at the end (a POP3 QUIT's renames).
+    fn wait_doors_idle(&self) {}
+
     /// The MTA's activity log so far, if the target has one.
     fn log_text(&self) -> Option<String> {
         None
@@ -136,6 +156,15 @@ pub trait Instance {
     fn power_cut(&mut self) -> Option<&mut dyn crate::crash::powercut::PowerCut> {
         None
     }
+}
+
+/// A free port on 127.0.0.1 (bound, then released for a server the MTA
+/// starts; the kernel does not hand the same port out again at once).
+pub(crate) fn free_port() -> Result<SocketAddr, TargetError> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")
+        .map_err(TargetError::io("finding a free port"))?;
+    l.local_addr()
+        .map_err(TargetError::io("finding a free port"))
 }
 
 /// Polls `f` every 10 ms until it is true or `timeout` passes.

@@ -4,7 +4,7 @@
 //!
 //! | target | image | capabilities |
 //! |---|---|---|
-//! | `reference-container` | `mta-reference:local` | controls, filesystem, queue, inject, restart, sink |
+//! | `reference-container` | `mta-reference:local` | controls, filesystem, queue, inject, restart, sink, log, qmtp, qmqp, qmqpc |
 //! | `postfix` | `mta-peer-postfix:local` | filesystem (local users' Maildirs), queue, restart, sink |
 //! | `opensmtpd` | `mta-peer-opensmtpd:local` | as postfix |
 //!
@@ -41,7 +41,7 @@ pub mod peer;
 pub mod qmail_root;
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
@@ -50,9 +50,10 @@ use std::time::Duration;
 use testcontainers::clients::Cli;
 use testcontainers::{Container, GenericImage, RunnableImage};
 
-use super::{wait_until, Instance, Target, TargetError, Vars};
+use super::listeners::Listeners;
+use super::{free_port, wait_until, Instance, Target, TargetError, Vars};
 use crate::scenario::step::{Inject, Via};
-use crate::scenario::{Capability, Setup};
+use crate::scenario::{Capability, Protocol, Setup};
 
 /// How long an MTA may take to answer its first greeting.
 const READY_WAIT: Duration = Duration::from_secs(60);
@@ -107,8 +108,12 @@ impl Flavour {
         use Capability::*;
         match self {
             // The MTA's root is bind-mounted from the host, so its activity
-            // log (ROOT/log/current) can be read there.
-            Flavour::Reference => vec![Controls, Filesystem, Queue, Inject, Restart, Sink, Log],
+            // log (ROOT/log/current) can be read there. Its QMTP and QMQP
+            // listeners run in the container on host networking; POP3
+            // would need a tcpserver in the image, so it SKIPs.
+            Flavour::Reference => vec![
+                Controls, Filesystem, Queue, Inject, Restart, Sink, Log, Qmtp, Qmqp, Qmqpc,
+            ],
             Flavour::Postfix | Flavour::Opensmtpd => vec![Filesystem, Queue, Restart, Sink],
         }
     }
@@ -159,14 +164,6 @@ impl Drop for ContainerTarget {
     }
 }
 
-/// A free port on 127.0.0.1 (bound, then released for the container;
-/// the kernel does not hand the same port out again at once).
-fn free_port() -> Result<SocketAddr, TargetError> {
-    let l = TcpListener::bind("127.0.0.1:0").map_err(TargetError::io("finding a free port"))?;
-    l.local_addr()
-        .map_err(TargetError::io("finding a free port"))
-}
-
 /// True once a `220` greeting arrives on `addr` (then QUIT is sent).
 fn greets(addr: SocketAddr) -> bool {
     let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) else {
@@ -212,10 +209,12 @@ impl Target for ContainerTarget {
             .unwrap_or((&self.image, "latest"));
         let mut image = GenericImage::new(name.to_string(), tag.to_string());
         let mut removed = Vec::new();
+        let mut listeners = Listeners::default();
         let mount = match self.flavour {
             Flavour::Reference => {
                 let root = dir.path().join("mta");
                 removed = qmail_root::prepare(&root, setup, addr, sink)?;
+                listeners = Listeners::configure(&root.join("control"), setup)?;
                 image = image.with_volume(root.display().to_string(), qmail_root::IN_CONTAINER);
                 root
             }
@@ -266,6 +265,7 @@ impl Target for ContainerTarget {
             },
             starts: 0,
             removed,
+            listeners,
         };
         inst.wait_ready()?;
         Ok(Box::new(inst))
@@ -286,6 +286,8 @@ struct ContainerInstance {
     starts: usize,
     /// Controls the scenario removes (reference image).
     removed: Vec<PathBuf>,
+    /// The QMTP and QMQP doors (reference image).
+    listeners: Listeners,
 }
 
 impl ContainerInstance {
@@ -323,7 +325,7 @@ impl ContainerInstance {
         for p in &self.removed {
             let _ = std::fs::remove_file(p);
         }
-        Ok(())
+        self.listeners.wait_ready(READY_WAIT)
     }
 }
 
@@ -372,13 +374,25 @@ impl Instance for ContainerInstance {
         &self.vars
     }
 
+    fn door_addr(&mut self, door: Protocol) -> Result<SocketAddr, TargetError> {
+        match door {
+            Protocol::Smtp => Ok(self.addr),
+            _ => self
+                .listeners
+                .addr(door)
+                .ok_or_else(|| self.unsupported(&format!("the {door} door"))),
+        }
+    }
+
     fn inject(&mut self, inj: &Inject) -> Result<i32, TargetError> {
         if self.flavour != Flavour::Reference {
             return Err(self.unsupported("injection"));
         }
-        if inj.via != Via::QmailQueue {
-            return Err(self.unsupported("injection through sendmail"));
-        }
+        let program = match inj.via {
+            Via::QmailQueue => "qmail-queue",
+            Via::Qmqpc => "qmail-qmqpc",
+            Via::Sendmail => return Err(self.unsupported("injection through sendmail")),
+        };
         // qmail-queue reads the envelope on fd 1: a file in the mounted
         // root, opened for reading as fd 1 by the shell.
         let rcpts: Vec<Vec<u8>> = inj.to.iter().map(|t| t.as_bytes().to_vec()).collect();
@@ -390,7 +404,9 @@ impl Instance for ContainerInstance {
         .map_err(TargetError::io(format!("writing {}", env.display())))?;
         let (code, out) = docker::exec(
             self.id(),
-            "QMAILHOME=/mta MTA_MODE=unprivileged exec /mta/bin/qmail-queue 1</mta/run/inject.envelope",
+            &format!(
+                "QMAILHOME=/mta MTA_MODE=unprivileged exec /mta/bin/{program} 1</mta/run/inject.envelope"
+            ),
             &inj.message.0,
         )?;
         let _ = std::fs::remove_file(&env);

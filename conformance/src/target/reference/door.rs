@@ -2,8 +2,10 @@
 //! the harness accepts on 127.0.0.1:0 and runs `R/bin/qmail-smtpd` per
 //! connection with the socket as fd 0 and 1 and the TCP* variables set,
 //! as tcpserver would. Each qmail-smtpd leads its own process group, so a
-//! crash (`kill_all`) takes its qmail-queue too.
+//! crash (`kill_all`) takes its qmail-queue too. The POP3 door
+//! ([`super::doors`]) is the same machinery running qmail-popup.
 
+use std::ffi::OsString;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
@@ -17,7 +19,22 @@ use std::time::Duration;
 use super::{kill_group, ME};
 use crate::target::TargetError;
 
-/// The SMTP door: a listener whose connections each get a qmail-smtpd.
+/// The environment tcpserver would give a server on 127.0.0.1, plus the
+/// MTA's root and mode.
+pub(super) fn base_env(root: &Path) -> Vec<(String, String)> {
+    vec![
+        ("QMAILHOME".into(), root.display().to_string()),
+        ("MTA_MODE".into(), "unprivileged".into()),
+        ("PROTO".into(), "TCP".into()),
+        ("TCPLOCALIP".into(), "127.0.0.1".into()),
+        ("TCPLOCALHOST".into(), ME.into()),
+        ("TCPREMOTEIP".into(), "127.0.0.1".into()),
+        ("PATH".into(), std::env::var("PATH").unwrap_or_default()),
+    ]
+}
+
+/// A door: a listener whose connections each get a server process (the
+/// SMTP door: a qmail-smtpd).
 pub(super) struct Door {
     pub(super) addr: SocketAddr,
     stop: Arc<AtomicBool>,
@@ -26,33 +43,38 @@ pub(super) struct Door {
 }
 
 impl Door {
+    /// The SMTP door.
     pub(super) fn open(
         root: &Path,
         extra: &std::collections::BTreeMap<String, String>,
         more: Arc<Mutex<Vec<(String, String)>>>,
     ) -> Result<Door, TargetError> {
-        let listener =
-            TcpListener::bind("127.0.0.1:0").map_err(TargetError::io("binding the SMTP door"))?;
+        let argv = vec![root.join("bin/qmail-smtpd").into_os_string()];
+        Door::serve("SMTP", argv, root, extra, more)
+    }
+
+    /// A door running `argv` per connection with [`base_env`], then
+    /// `extra`, then what `more` holds at the time.
+    pub(super) fn serve(
+        what: &str,
+        argv: Vec<OsString>,
+        root: &Path,
+        extra: &std::collections::BTreeMap<String, String>,
+        more: Arc<Mutex<Vec<(String, String)>>>,
+    ) -> Result<Door, TargetError> {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .map_err(TargetError::io(format!("binding the {what} door")))?;
         let addr = listener
             .local_addr()
-            .map_err(TargetError::io("SMTP door address"))?;
+            .map_err(TargetError::io(format!("{what} door address")))?;
         let stop = Arc::new(AtomicBool::new(false));
         let children: Arc<Mutex<Vec<Child>>> = Arc::default();
-        let mut env: Vec<(String, String)> = vec![
-            ("QMAILHOME".into(), root.display().to_string()),
-            ("MTA_MODE".into(), "unprivileged".into()),
-            ("PROTO".into(), "TCP".into()),
-            ("TCPLOCALIP".into(), "127.0.0.1".into()),
-            ("TCPLOCALHOST".into(), ME.into()),
-            ("TCPREMOTEIP".into(), "127.0.0.1".into()),
-            ("PATH".into(), std::env::var("PATH").unwrap_or_default()),
-        ];
+        let mut env = base_env(root);
         env.retain(|(k, _)| !extra.contains_key(k));
         env.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
-        let smtpd = root.join("bin/qmail-smtpd");
         let (s2, c2) = (stop.clone(), children.clone());
         let thread = std::thread::Builder::new()
-            .name("smtp-door".into())
+            .name(format!("{}-door", what.to_lowercase()))
             .spawn(move || {
                 for conn in listener.incoming() {
                     if s2.load(Ordering::SeqCst) {
@@ -60,7 +82,11 @@ impl Door {
                     }
                     let Ok(conn) = conn else { continue };
                     let Ok(out) = conn.try_clone() else { continue };
-                    let mut cmd = Command::new(&smtpd);
+                    let Some((program, args)) = argv.split_first() else {
+                        return;
+                    };
+                    let mut cmd = Command::new(program);
+                    cmd.args(args);
                     let more = more.lock().unwrap_or_else(|p| p.into_inner()).clone();
                     cmd.env_clear()
                         .envs(env.iter().map(|(k, v)| (k, v)))
@@ -77,7 +103,7 @@ impl Door {
                     }
                 }
             })
-            .map_err(TargetError::io("starting the SMTP door"))?;
+            .map_err(TargetError::io(format!("starting the {what} door")))?;
         Ok(Door {
             addr,
             stop,
@@ -88,6 +114,14 @@ impl Door {
 }
 
 impl Door {
+    /// Waits up to `timeout` until every server process has exited.
+    pub(super) fn wait_idle(&self, timeout: Duration) {
+        super::wait_until(timeout, || {
+            let mut kids = self.children.lock().unwrap_or_else(|p| p.into_inner());
+            kids.iter_mut().all(|c| matches!(c.try_wait(), Ok(Some(_))))
+        });
+    }
+
     /// SIGKILL to every qmail-smtpd and what it started.
     pub(super) fn kill_all(&self) {
         let mut kids = self.children.lock().unwrap_or_else(|p| p.into_inner());

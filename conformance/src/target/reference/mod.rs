@@ -6,11 +6,13 @@
 //! `localhost`, `smtproutes` = `:127.0.0.1:<sink port>` so every non-local
 //! domain goes to the sink — qmail-remote's best-MX rule does not apply to
 //! smtproutes routes), then the scenario's controls, users and alias files,
-//! `qmail-newu`, and `mta start --unprivileged --quiet --root R`.
+//! `qmail-newu`, what the doors need (an empty `smtplisten`, see
+//! `doors`), and `mta start --unprivileged --quiet --root R`.
 //!
 //! The SMTP door: until the MTA has its own listener, the harness accepts
 //! on 127.0.0.1:0 and runs `R/bin/qmail-smtpd` per connection with the
 //! socket as fd 0 and 1 and the TCP* variables set, as tcpserver would.
+//! The QMTP, QMQP and POP3 doors are in `doors`.
 //!
 //! Crashes (conformance spec §4.4, capability `crash`): a named crash
 //! point `queue.*` fires in qmail-queue, so `QMAILQUEUE` (for qmail-smtpd
@@ -25,6 +27,7 @@
 //! root, then runs both places under `strace -f -y -xx -ttt`.
 
 mod door;
+mod doors;
 mod extra;
 
 use std::io::Write;
@@ -42,7 +45,7 @@ use super::{wait_until, Instance, Target, TargetError, Vars};
 use crate::crash::powercut::PowerCut;
 use crate::crash::{sweep, Arm};
 use crate::scenario::step::{Fault, Inject, Place, Via};
-use crate::scenario::{Capability, Setup};
+use crate::scenario::{Capability, Protocol, Setup};
 
 /// The readiness line qmail-send logs once it is running.
 const READY: &str = "status: local 0/";
@@ -84,6 +87,11 @@ impl Reference {
                 Capability::Sendmail,
                 Capability::Log,
                 Capability::Migrate,
+                Capability::Qmtp,
+                Capability::Qmqp,
+                Capability::Qmqpc,
+                Capability::Pop3,
+                Capability::Checkpassword,
             ]
             .into_iter()
             .chain(sweep::strace_available().then_some(Capability::Crash))
@@ -143,6 +151,7 @@ impl Target for Reference {
             counted: None,
             door_env: Arc::default(),
             door: None,
+            doors: doors::Doors::default(),
             env: setup.env.clone(),
             vars: Vars {
                 me: ME.into(),
@@ -153,6 +162,7 @@ impl Target for Reference {
             removed: Vec::new(),
         };
         inst.configure(setup, sink)?;
+        inst.doors = doors::Doors::configure(&inst.root, &inst.scratch, setup)?;
         if let Some(aliases) = &setup.migrate_aliases {
             inst.migrate(&self.programs, &aliases.0)?;
         }
@@ -203,6 +213,8 @@ struct RefInstance {
     /// Extra environment for every qmail-smtpd (`QMAILQUEUE`).
     door_env: Arc<Mutex<Vec<(String, String)>>>,
     door: Option<Door>,
+    /// QMTP, QMQP and POP3.
+    doors: doors::Doors,
     env: std::collections::BTreeMap<String, String>,
     vars: Vars,
     starts: usize,
@@ -350,7 +362,7 @@ impl RefInstance {
         for p in &self.removed {
             let _ = std::fs::remove_file(p);
         }
-        Ok(())
+        self.doors.wait_ready()
     }
 
     /// SIGTERM to the supervisor (its pid file names it even under
@@ -498,13 +510,25 @@ impl Instance for RefInstance {
         &self.vars
     }
 
+    fn door_addr(&mut self, door: Protocol) -> Result<SocketAddr, TargetError> {
+        self.doors.addr(door, self.smtp_addr())
+    }
+
+    fn wait_doors_idle(&self) {
+        self.doors.wait_idle();
+    }
+
     fn inject(&mut self, inj: &Inject) -> Result<i32, TargetError> {
         if inj.via == Via::Sendmail {
             return self.sendmail(inj);
         }
         let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
             .map_err(|e| TargetError::io("pipe")(e.into()))?;
-        let mut child = Command::new(self.qq_program())
+        let program = match inj.via {
+            Via::Qmqpc => self.root.join("bin/qmail-qmqpc"),
+            _ => self.qq_program(),
+        };
+        let mut child = Command::new(program)
             .env("QMAILHOME", &self.root)
             .env("MTA_MODE", "unprivileged")
             .env_remove("QMAILQUEUE")

@@ -1,0 +1,150 @@
+//! The QMTP and QMQP doors of a qmail-style root (qmail-behaviour §10),
+//! shared by the `reference` target and the reference image's container
+//! target: the MTA's own listeners on loopback ports the harness picks,
+//! written before the MTA starts. Only scenarios that use a door get it
+//! (`Setup::needs`).
+//!
+//! - `control/qmtplisten`, `control/qmqplisten`: the picked addresses;
+//!   `mta start`'s supervisor runs `mta-listen qmtp|qmqp` there with the
+//!   rules `control/tcp.qmtp.cdb` (missing: allow all) and
+//!   `control/tcp.qmqp.cdb` (missing: refuse all).
+//! - A scenario's `tcp.qmtp` / `tcp.qmqp` controls are tcprules text the
+//!   harness compiles to those cdbs (as `mta-tcprules` does); without its
+//!   own `tcp.qmtp`, `setup.env` becomes the one rule
+//!   `:allow,VAR="value",...`, so QMTP sees the same environment as the
+//!   SMTP server.
+//! - `control/qmqpservers` names the QMQP door unless the scenario sets
+//!   it, so `inject: {via: qmqpc}` reaches the target's own QMQP server.
+
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::time::Duration;
+
+use super::container::qmail_root::tcp_rules;
+use super::{free_port, wait_until, TargetError};
+use crate::scenario::{Capability, Protocol, Setup};
+
+/// The addresses of the listeners a scenario gets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Listeners {
+    pub qmtp: Option<SocketAddr>,
+    pub qmqp: Option<SocketAddr>,
+}
+
+fn write(p: &Path, bytes: &[u8]) -> Result<(), TargetError> {
+    std::fs::write(p, bytes).map_err(TargetError::io(format!("writing {}", p.display())))
+}
+
+impl Listeners {
+    /// Writes the listeners' controls into `control` (after the
+    /// scenario's own controls are there) and compiles the rules.
+    pub fn configure(control: &Path, setup: &Setup) -> Result<Listeners, TargetError> {
+        let given = |name: &str| setup.controls.contains_key(name);
+        let mut l = Listeners::default();
+        if setup.needs.contains(&Capability::Qmtp) {
+            let addr = free_port()?;
+            write(&control.join("qmtplisten"), format!("{addr}\n").as_bytes())?;
+            if !given("tcp.qmtp") && !setup.env.is_empty() {
+                write(&control.join("tcp.qmtp"), tcp_rules(&setup.env)?.as_bytes())?;
+            }
+            l.qmtp = Some(addr);
+        }
+        if setup.needs.contains(&Capability::Qmqp) {
+            let addr = free_port()?;
+            write(&control.join("qmqplisten"), format!("{addr}\n").as_bytes())?;
+            if !given("qmqpservers") {
+                write(&control.join("qmqpservers"), format!("{addr}\n").as_bytes())?;
+            }
+            l.qmqp = Some(addr);
+        }
+        for name in ["tcp.qmtp", "tcp.qmqp"] {
+            compile_rules(control, name)?;
+        }
+        Ok(l)
+    }
+
+    /// The address of `door` if this scenario has it.
+    pub fn addr(&self, door: Protocol) -> Option<SocketAddr> {
+        match door {
+            Protocol::Qmtp => self.qmtp,
+            Protocol::Qmqp => self.qmqp,
+            Protocol::Smtp | Protocol::Pop3 => None,
+        }
+    }
+
+    /// After each start of the MTA: waits up to `wait` until the
+    /// listeners accept connections.
+    pub fn wait_ready(&self, wait: Duration) -> Result<(), TargetError> {
+        for addr in [self.qmtp, self.qmqp].into_iter().flatten() {
+            let up = || TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok();
+            if !wait_until(wait, up) {
+                return Err(TargetError::Failed(format!(
+                    "the MTA's listener on {addr} did not come up in {wait:?}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Compiles the tcprules text `control/NAME`, if the scenario wrote it,
+/// into `control/NAME.cdb`.
+fn compile_rules(control: &Path, name: &str) -> Result<(), TargetError> {
+    let Ok(text) = std::fs::read(control.join(name)) else {
+        return Ok(());
+    };
+    let rules = mta::listener::rules::parse(name, &text)
+        .map_err(|e| TargetError::Failed(format!("control/{name}: {e}")))?;
+    let cdb = control.join(format!("{name}.cdb"));
+    mta::listener::rulescdb::compile(&rules, &cdb, &control.join(format!("{name}.tmp")))
+        .map_err(TargetError::io(format!("compiling control/{name}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_text_is_compiled_next_to_it() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(
+            d.path().join("tcp.qmqp"),
+            "127.0.0.1:deny\n:allow,X=\"1\"\n",
+        )
+        .unwrap();
+        compile_rules(d.path(), "tcp.qmqp").unwrap();
+        compile_rules(d.path(), "tcp.qmtp").unwrap();
+        let db = mta::listener::rulescdb::RulesDb::open(&d.path().join("tcp.qmqp.cdb")).unwrap();
+        assert!(db.lookup("127.0.0.1", None, None).deny);
+        let other = db.lookup("192.0.2.1", None, None);
+        assert!(!other.deny);
+        assert_eq!(other.env, vec![("X".to_string(), b"1".to_vec())]);
+        assert!(!d.path().join("tcp.qmtp.cdb").exists());
+        std::fs::write(d.path().join("tcp.qmtp"), "bad line\n").unwrap();
+        let e = compile_rules(d.path(), "tcp.qmtp").unwrap_err();
+        assert!(e.to_string().starts_with("control/tcp.qmtp:"), "{e}");
+    }
+
+    #[test]
+    fn only_needed_listeners_are_written() {
+        let d = tempfile::tempdir().unwrap();
+        let mut setup: Setup = serde_yaml::from_str("env: {RELAYCLIENT: ''}").unwrap();
+        assert_eq!(
+            Listeners::configure(d.path(), &setup).unwrap(),
+            Listeners::default()
+        );
+        assert!(!d.path().join("qmtplisten").exists());
+        setup.needs = vec![Capability::Qmtp, Capability::Qmqp];
+        let l = Listeners::configure(d.path(), &setup).unwrap();
+        let read = |n: &str| std::fs::read_to_string(d.path().join(n)).unwrap();
+        let (qmtp, qmqp) = (l.qmtp.unwrap(), l.qmqp.unwrap());
+        assert_eq!(read("qmtplisten"), format!("{qmtp}\n"));
+        assert_eq!(read("qmqplisten"), format!("{qmqp}\n"));
+        assert_eq!(read("qmqpservers"), format!("{qmqp}\n"));
+        assert_eq!(read("tcp.qmtp"), ":allow,RELAYCLIENT=\"\"\n");
+        assert!(d.path().join("tcp.qmtp.cdb").exists());
+        assert!(!d.path().join("tcp.qmqp.cdb").exists());
+        assert_eq!(l.addr(Protocol::Qmqp), Some(qmqp));
+        assert_eq!(l.addr(Protocol::Pop3), None);
+    }
+}
