@@ -6,6 +6,8 @@
 //! - [`normalize`]: named rules masking volatile text before comparison.
 //! - [`smtp`]: a raw, byte-exact SMTP client (reply parsing, pipelining).
 //! - [`sink`]: the harness' SMTP server that every target relays to.
+//! - [`network`]: a scenario's own DNS server and SMTP hosts on other
+//!   loopback addresses (qmail-remote's MX handling).
 //! - [`target`]: the [`target::Target`] trait; `reference` (our own MTA in a
 //!   temporary root) and `remote` (any host:port, protocol checks only).
 //! - [`crash`]: crash tiers A (named points, strace sweeps) and B
@@ -26,6 +28,7 @@ pub mod cli;
 pub mod crash;
 pub mod escape;
 pub mod exec;
+pub mod network;
 pub mod normalize;
 pub mod outcome;
 pub mod record;

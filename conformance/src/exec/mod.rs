@@ -3,10 +3,14 @@
 //!
 //! - [`matcher`]: one reply against an `expect`.
 //! - [`check`]: the assertions on deliveries, bounces and files.
+//! - [`ops`], [`opscheck`]: signals, programs, files, the queue's clock,
+//!   log waits, the scenario's network, and the `check` step.
 
 pub mod check;
 pub mod crashcheck;
 pub mod matcher;
+pub mod ops;
+pub mod opscheck;
 
 use std::time::{Duration, Instant};
 
@@ -192,6 +196,8 @@ pub fn run_mode(
         history: Vec::new(),
         armed: false,
         fired: false,
+        sink,
+        network: None,
     };
     let mut result = s.extensions(scenario);
     if result.is_ok() {
@@ -287,6 +293,10 @@ struct Session<'a> {
     /// A crash was armed / has fired (checked before each restart).
     armed: bool,
     fired: bool,
+    sink: &'a Sink,
+    /// The scenario's DNS server and hosts (`network` step); they live
+    /// until the assertions are done.
+    network: Option<crate::network::Network>,
 }
 
 impl<'a> Session<'a> {
@@ -295,7 +305,13 @@ impl<'a> Session<'a> {
             if name == "n" {
                 return self.n.last().map(|n| n.to_string());
             }
-            self.inst.vars().lookup(name)
+            if name == "port" {
+                return self.network.as_ref().map(|n| n.port().to_string());
+            }
+            self.inst
+                .vars()
+                .lookup(name)
+                .or_else(|| self.inst.var(name))
         }
     }
 
@@ -578,6 +594,7 @@ impl<'a> Session<'a> {
                 self.fired = false;
             }
             Step::Mail(m) => self.mail(m)?,
+            Step::Op(o) => self.op(o)?,
         }
         Ok(())
     }

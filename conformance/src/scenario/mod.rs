@@ -11,6 +11,7 @@
 pub mod assertions;
 pub mod expect;
 pub mod load;
+pub mod ops;
 pub mod step;
 
 use std::collections::BTreeMap;
@@ -120,6 +121,10 @@ fn yes() -> bool {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SinkSetup {
+    /// The greeting (default `220 sink.test ESMTP ...`); a non-2xx
+    /// greeting is also the answer to every later command but QUIT.
+    #[serde(default)]
+    pub greeting: Option<SinkReply>,
     /// Answer to MAIL (default `250 ok`).
     #[serde(default)]
     pub mail: Option<SinkReply>,
@@ -196,6 +201,16 @@ pub enum Capability {
     Log,
     /// `migrate` output can be installed into the MTA (`setup.migrate_aliases`).
     Migrate,
+    /// The qmail home can be read and written: files (`write`), its
+    /// programs (`run`), the queue's files (`age`, `check.queue`).
+    QmailHome,
+    /// HUP, ALRM and TERM can be sent to qmail-send (`signal`).
+    Signals,
+    /// The MTA's processes can be listed (`check.processes`).
+    Processes,
+    /// qmail-remote can be pointed at the harness' DNS server and hosts
+    /// (`network`, `host`).
+    Dns,
 }
 
 impl Capability {
@@ -211,6 +226,10 @@ impl Capability {
         ("starttls", Capability::Starttls),
         ("log", Capability::Log),
         ("migrate", Capability::Migrate),
+        ("qmailhome", Capability::QmailHome),
+        ("signals", Capability::Signals),
+        ("processes", Capability::Processes),
+        ("dns", Capability::Dns),
     ];
 
     pub fn name(self) -> &'static str {

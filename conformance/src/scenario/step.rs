@@ -5,6 +5,7 @@
 use serde::Deserialize;
 
 use super::expect::Expect;
+use super::ops::{self, Op};
 use super::Capability;
 use crate::escape::Text;
 
@@ -36,6 +37,9 @@ pub enum Step {
     Mail(Mail),
     Restart,
     WaitQueueEmpty(WaitQueueEmpty),
+    /// The steps of [`ops`]: signals, stop/start, files, programs, the
+    /// queue's clock, log waits, checks, the scenario's network.
+    Op(Op),
 }
 
 /// Bytes to send.
@@ -308,6 +312,27 @@ struct RawStep {
     restart: Option<Flag>,
     #[serde(default)]
     wait_queue_empty: Option<FlagOr<WaitQueueEmpty>>,
+    // The kinds of [`ops`].
+    #[serde(default)]
+    signal: Option<ops::SendSignal>,
+    #[serde(default)]
+    stop: Option<Flag>,
+    #[serde(default)]
+    start: Option<Flag>,
+    #[serde(default)]
+    write: Option<ops::Write>,
+    #[serde(default)]
+    run: Option<ops::Run>,
+    #[serde(default)]
+    age: Option<u64>,
+    #[serde(default)]
+    wait_log: Option<ops::WaitLog>,
+    #[serde(default)]
+    check: Option<Box<ops::Check>>,
+    #[serde(default)]
+    network: Option<ops::NetworkSpec>,
+    #[serde(default)]
+    host: Option<ops::HostChange>,
 }
 
 /// `true` (or an empty value) for steps that take no arguments.
@@ -420,11 +445,28 @@ impl Step {
         if let Some(s) = r.wait_queue_empty {
             v.push(Step::WaitQueueEmpty(s.get()));
         }
+        let ops = [
+            r.signal.map(Op::Signal),
+            r.stop.map(|_| Op::Stop),
+            r.start.map(|_| Op::Start),
+            r.write.map(Op::Write),
+            r.run.map(Op::Run),
+            r.age.map(Op::Age),
+            r.wait_log.map(Op::WaitLog),
+            r.check.map(Op::Check),
+            r.network.map(Op::Network),
+            r.host.map(Op::Host),
+        ];
+        for op in ops.into_iter().flatten() {
+            op.validate()?;
+            v.push(Step::Op(op));
+        }
         if v.len() != 1 {
             return Err(format!(
                 "a step needs exactly one kind (connect, close, send, send_message, expect, \
                  expect_close, pipeline, repeat, sleep, starttls, inject, crash, mail, \
-                 restart, wait_queue_empty); found {}",
+                 restart, wait_queue_empty, signal, stop, start, write, run, age, wait_log, \
+                 check, network, host); found {}",
                 v.len()
             ));
         }
@@ -447,6 +489,7 @@ impl Step {
                 }
             }
             Step::Repeat(r) => r.steps.iter().for_each(|s| s.requirements(need)),
+            Step::Op(o) => o.requirements(need),
             _ => {}
         }
     }
