@@ -1,18 +1,36 @@
 //! The `check` step ([`crate::scenario::ops::Check`]): the queue's files,
 //! the order and number of log lines, the SMTP connections a host got,
 //! the MTA's processes, and directories in users' homes — at that moment
-//! of the scenario.
+//! of the scenario (a failing check is retried for up to 3 s).
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use super::{Failure, Session};
 use crate::escape;
 use crate::scenario::ops::{Check, ConnCheck, DirCheck, QueueCheck, QUEUE_DIRS};
 
+/// How long a failing `check` is retried: the state it looks at may be a
+/// moment behind the log line a scenario waited for (a client's QUIT on
+/// its way to a host, a channel record marked just after its log line).
+const SETTLE: Duration = Duration::from_secs(3);
+
 impl Session<'_> {
     pub(super) fn check(&mut self, c: &Check) -> Result<(), Failure> {
         self.t.note("check");
+        let deadline = Instant::now() + SETTLE;
+        loop {
+            match self.check_once(c) {
+                Err(_) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50))
+                }
+                r => return r,
+            }
+        }
+    }
+
+    fn check_once(&mut self, c: &Check) -> Result<(), Failure> {
         if let Some(q) = &c.queue {
             let home = self.home_dir()?;
             self.check_queue(&home.join("queue"), q)?;
@@ -38,17 +56,7 @@ impl Session<'_> {
             }
         }
         for conn in &c.connections {
-            // A client's last line (QUIT) may still be on its way to the
-            // host's thread: a failing check is retried for a while.
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-            loop {
-                match self.check_connections(conn) {
-                    Err(_) if std::time::Instant::now() < deadline => {
-                        std::thread::sleep(std::time::Duration::from_millis(50))
-                    }
-                    r => break r?,
-                }
-            }
+            self.check_connections(conn)?;
         }
         if !c.processes.is_empty() {
             self.check_processes(c)?;

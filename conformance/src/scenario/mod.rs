@@ -3,8 +3,9 @@
 //! is a schema error naming the file, line and field ([`load`]).
 //!
 //! - [`Scenario`]: header (id, title, refs, tags, requires), [`Setup`],
-//!   steps ([`step`]), assertions ([`assertions`]) and the normalisation
-//!   rules that apply.
+//!   steps ([`step`]; those driving the MTA outside SMTP — signals,
+//!   files, programs, the queue's clock, checks, a network — in [`ops`]),
+//!   assertions ([`assertions`]) and the normalisation rules that apply.
 //! - [`Requirement`]: a target capability or an SMTP extension the
 //!   scenario needs; an unmet one makes the result SKIP with the reason.
 

@@ -162,7 +162,8 @@ fn one() -> usize {
 }
 
 /// Checks made at this point of the scenario (not after settling, as
-/// `assert` is).
+/// `assert` is); a failing check is retried for up to 3 s, since what it
+/// looks at may be a moment behind the log line the scenario waited for.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Check {
