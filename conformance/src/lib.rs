@@ -9,6 +9,8 @@
 //! - [`qmtp`], [`pop3`]: the client side of the other doors (netstring
 //!   packages and responses; POP3 responses over the same connection).
 //! - [`sink`]: the harness' SMTP server that every target relays to.
+//! - [`network`]: a scenario's own DNS server and SMTP hosts on other
+//!   loopback addresses (qmail-remote's MX handling).
 //! - [`target`]: the [`target::Target`] trait; `reference` (our own MTA in a
 //!   temporary root) and `remote` (any host:port, protocol checks only).
 //! - [`crash`]: crash tiers A (named points, strace sweeps) and B
@@ -29,6 +31,7 @@ pub mod cli;
 pub mod crash;
 pub mod escape;
 pub mod exec;
+pub mod network;
 pub mod normalize;
 pub mod outcome;
 pub mod pop3;

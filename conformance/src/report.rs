@@ -98,9 +98,13 @@ pub fn summary(results: &[ScenarioResult], elapsed: Duration) -> String {
     let (target, profile) = results.first().map_or((String::new(), String::new()), |r| {
         (r.target.clone(), r.profile.to_string())
     });
+    // A scenario may expand to several cases (`ID#case`); results are per case.
+    let files: std::collections::BTreeSet<&std::path::Path> =
+        results.iter().map(|r| r.file.as_path()).collect();
     let _ = writeln!(
         out,
-        "{} scenarios on `{target}` (profile {profile}) in {:.1}s: {} passed, {} failed, {} skipped, {} deviations",
+        "{} scenarios ({} cases) on `{target}` (profile {profile}) in {:.1}s: {} passed, {} failed, {} skipped, {} deviations",
+        files.len(),
         results.len(),
         elapsed.as_secs_f64(),
         c.pass,

@@ -7,6 +7,9 @@
 //! One sink serves one worker for the whole run; [`Sink::reset`] gives it
 //! the next scenario's behaviour and starts a new *generation*, so a late
 //! connection from an earlier scenario is never counted for a later one.
+//! Every connection's command lines are kept too ([`Sink::sessions`]);
+//! the hosts of a scenario's network ([`crate::network`]) are sinks on
+//! other loopback addresses ([`Sink::start_at`]).
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -33,9 +36,21 @@ pub struct Transaction {
     pub accepted: bool,
 }
 
+/// One SMTP connection: the command lines the client sent (without
+/// CRLF; message data not included).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub generation: u64,
+    /// Unique per sink.
+    pub id: u64,
+    pub commands: Vec<String>,
+}
+
 struct Shared {
     setup: Mutex<SinkSetup>,
     log: Mutex<Vec<Transaction>>,
+    sessions: Mutex<Vec<Session>>,
+    next_session: AtomicU64,
     generation: AtomicU64,
     stop: AtomicBool,
 }
@@ -54,11 +69,18 @@ pub struct Sink {
 
 impl Sink {
     pub fn start() -> std::io::Result<Sink> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
+        Sink::start_at(SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// A sink listening on `addr` (port 0: any free port).
+    pub fn start_at(addr: SocketAddr) -> std::io::Result<Sink> {
+        let listener = TcpListener::bind(addr)?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             setup: Mutex::new(SinkSetup::default()),
             log: Mutex::new(Vec::new()),
+            sessions: Mutex::new(Vec::new()),
+            next_session: AtomicU64::new(0),
             generation: AtomicU64::new(0),
             stop: AtomicBool::new(false),
         });
@@ -82,6 +104,17 @@ impl Sink {
         self.shared.generation.fetch_add(1, Ordering::SeqCst);
         *lock(&self.shared.setup) = setup.clone();
         lock(&self.shared.log).clear();
+        lock(&self.shared.sessions).clear();
+    }
+
+    /// The current scenario's connections, in the order they came.
+    pub fn sessions(&self) -> Vec<Session> {
+        let g = self.shared.generation.load(Ordering::SeqCst);
+        lock(&self.shared.sessions)
+            .iter()
+            .filter(|t| t.generation == g)
+            .cloned()
+            .collect()
     }
 
     /// The current scenario's transactions.
@@ -158,9 +191,33 @@ fn path_of(arg: &str) -> String {
 fn serve(conn: TcpStream, s: &Shared) -> std::io::Result<()> {
     conn.set_read_timeout(Some(Duration::from_secs(60)))?;
     let generation = s.generation.load(Ordering::SeqCst);
+    let session = s.next_session.fetch_add(1, Ordering::SeqCst);
+    lock(&s.sessions).push(Session {
+        generation,
+        id: session,
+        commands: Vec::new(),
+    });
     let mut w = conn.try_clone()?;
     let mut r = BufReader::new(conn);
-    w.write_all(b"220 sink.test ESMTP conformance sink\r\n")?;
+    let greeting = lock(&s.setup).greeting.clone();
+    // A refusing greeting answers every later command too (RFC 5321
+    // §3.1: the client should send QUIT and wait for the close).
+    let refusing = match &greeting {
+        None => {
+            w.write_all(b"220 sink.test ESMTP conformance sink\r\n")?;
+            None
+        }
+        Some(g) if is_2xx(g) => {
+            answer(&mut w, g)?;
+            None
+        }
+        Some(g) => {
+            if !answer(&mut w, g)? {
+                return Ok(());
+            }
+            Some(g.clone())
+        }
+    };
     let mut from: Option<String> = None;
     let mut rcpts: Vec<String> = Vec::new();
     let mut line = Vec::new();
@@ -171,8 +228,19 @@ fn serve(conn: TcpStream, s: &Shared) -> std::io::Result<()> {
         }
         let text = String::from_utf8_lossy(&line);
         let text = text.trim_end_matches(['\r', '\n']);
+        if let Some(rec) = lock(&s.sessions).iter_mut().find(|x| x.id == session) {
+            rec.commands.push(text.to_string());
+        }
         let (verb, arg) = text.split_once(' ').unwrap_or((text, ""));
         let setup = lock(&s.setup).clone();
+        if let Some(g) = &refusing {
+            if verb.eq_ignore_ascii_case("QUIT") {
+                w.write_all(b"221 sink.test\r\n")?;
+                return Ok(());
+            }
+            answer(&mut w, g)?;
+            continue;
+        }
         match verb.to_ascii_uppercase().as_str() {
             "HELO" => w.write_all(b"250 sink.test\r\n")?,
             "EHLO" => w.write_all(b"250-sink.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n")?,
@@ -298,6 +366,23 @@ mod tests {
         assert_eq!(t[0].message, b"Subject: x\r\n\r\n.dot\r\n");
         sink.reset(&SinkSetup::default());
         assert!(sink.transactions().is_empty());
+    }
+
+    #[test]
+    fn a_refusing_greeting_answers_everything_and_commands_are_kept() {
+        let sink = Sink::start_at(SocketAddr::from(([127, 0, 0, 2], 0))).unwrap();
+        let setup = SinkSetup {
+            greeting: Some(SinkReply::Reply("421 busy".into())),
+            ..Default::default()
+        };
+        sink.reset(&setup);
+        let out = talk(sink.addr(), b"HELO h\r\nQUIT\r\n");
+        assert_eq!(out, "421 busy\r\n421 busy\r\n221 sink.test\r\n");
+        let s = sink.sessions();
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].commands, ["HELO h", "QUIT"]);
+        sink.reset(&SinkSetup::default());
+        assert!(sink.sessions().is_empty());
     }
 
     #[test]

@@ -80,7 +80,7 @@ fn a_failing_scenario_fails_with_a_visible_diff_and_reports() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("1 scenarios on `reference` (profile qmail)"),
+        stdout.contains("1 scenarios (1 cases) on `reference` (profile qmail)"),
         "{stdout}"
     );
     assert!(stdout.contains("0 passed, 1 failed"), "{stdout}");

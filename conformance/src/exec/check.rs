@@ -195,7 +195,7 @@ impl Cx<'_> {
 
     fn subst(&self, b: &[u8]) -> Vec<u8> {
         let vars = self.inst.vars();
-        escape::substitute(b, &|n| vars.lookup(n))
+        escape::substitute(b, &|n| vars.lookup(n).or_else(|| self.inst.var(n)))
     }
 
     fn home_path(&self, user: &str, rel: &str) -> Result<std::path::PathBuf, Failure> {

@@ -10,6 +10,8 @@
 //!   history.
 //! - [`check`]: the assertions on deliveries, bounces and files.
 //! - [`crashcheck`]: the crash-history invariant and tier B.
+//! - [`ops`], [`opscheck`]: signals, programs, files, the queue's clock,
+//!   log waits, the scenario's network, and the `check` step.
 
 pub mod check;
 pub mod crashcheck;
@@ -17,6 +19,8 @@ mod doors;
 mod history_steps;
 pub mod matcher;
 pub mod netmatch;
+pub mod ops;
+pub mod opscheck;
 
 use std::time::{Duration, Instant};
 
@@ -203,6 +207,8 @@ pub fn run_mode(
         armed: false,
         fired: false,
         door: Protocol::Smtp,
+        sink,
+        network: None,
     };
     let mut result = s.extensions(scenario);
     if result.is_ok() {
@@ -302,6 +308,10 @@ struct Session<'a> {
     fired: bool,
     /// The door the connection goes to (or the next one will).
     door: Protocol,
+    sink: &'a Sink,
+    /// The scenario's DNS server and hosts (`network` step); they live
+    /// until the assertions are done.
+    network: Option<crate::network::Network>,
 }
 
 impl<'a> Session<'a> {
@@ -310,7 +320,13 @@ impl<'a> Session<'a> {
             if name == "n" {
                 return self.n.last().map(|n| n.to_string());
             }
-            self.inst.vars().lookup(name)
+            if name == "port" {
+                return self.network.as_ref().map(|n| n.port().to_string());
+            }
+            self.inst
+                .vars()
+                .lookup(name)
+                .or_else(|| self.inst.var(name))
         }
     }
 
@@ -611,6 +627,7 @@ impl<'a> Session<'a> {
             Step::Mail(m) => self.mail(m)?,
             Step::Qmtp(q) => self.qmtp(q)?,
             Step::Qmqp(q) => self.qmqp(q)?,
+            Step::Op(o) => self.op(o)?,
         }
         Ok(())
     }

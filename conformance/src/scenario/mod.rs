@@ -3,8 +3,9 @@
 //! is a schema error naming the file, line and field ([`load`]).
 //!
 //! - [`Scenario`]: header (id, title, refs, tags, requires), [`Setup`],
-//!   steps ([`step`]), assertions ([`assertions`]) and the normalisation
-//!   rules that apply.
+//!   steps ([`step`]; those driving the MTA outside SMTP — signals,
+//!   files, programs, the queue's clock, checks, a network — in [`ops`]),
+//!   assertions ([`assertions`]) and the normalisation rules that apply.
 //! - [`Requirement`]: a target capability or an SMTP extension the
 //!   scenario needs; an unmet one makes the result SKIP with the reason.
 
@@ -12,6 +13,7 @@ pub mod assertions;
 pub mod doors;
 pub mod expect;
 pub mod load;
+pub mod ops;
 pub mod step;
 
 use std::collections::BTreeMap;
@@ -134,6 +136,10 @@ fn yes() -> bool {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SinkSetup {
+    /// The greeting (default `220 sink.test ESMTP ...`); a non-2xx
+    /// greeting is also the answer to every later command but QUIT.
+    #[serde(default)]
+    pub greeting: Option<SinkReply>,
     /// Answer to MAIL (default `250 ok`).
     #[serde(default)]
     pub mail: Option<SinkReply>,
@@ -221,6 +227,16 @@ pub enum Capability {
     /// The POP3 server's checkpassword program can be replaced
     /// (`setup.pop3.checkpassword`).
     Checkpassword,
+    /// The qmail home can be read and written: files (`write`), its
+    /// programs (`run`), the queue's files (`age`, `check.queue`).
+    QmailHome,
+    /// HUP, ALRM and TERM can be sent to qmail-send (`signal`).
+    Signals,
+    /// The MTA's processes can be listed (`check.processes`).
+    Processes,
+    /// qmail-remote can be pointed at the harness' DNS server and hosts
+    /// (`network`, `host`).
+    Dns,
 }
 
 impl Capability {
@@ -241,6 +257,10 @@ impl Capability {
         ("qmqpc", Capability::Qmqpc),
         ("pop3", Capability::Pop3),
         ("checkpassword", Capability::Checkpassword),
+        ("qmailhome", Capability::QmailHome),
+        ("signals", Capability::Signals),
+        ("processes", Capability::Processes),
+        ("dns", Capability::Dns),
     ];
 
     pub fn name(self) -> &'static str {

@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use super::doors::{ConnectArg, Protocol, Qmqp, Qmtp, Tracker};
 use super::expect::Expect;
+use super::ops::{self, Op};
 use super::Capability;
 use crate::escape::Text;
 
@@ -41,6 +42,9 @@ pub enum Step {
     Qmtp(Qmtp),
     /// A QMQP package and its response (§10.3).
     Qmqp(Qmqp),
+    /// The steps of [`ops`]: signals, stop/start, files, programs, the
+    /// queue's clock, log waits, checks, the scenario's network.
+    Op(Op),
 }
 
 /// Bytes to send.
@@ -321,6 +325,27 @@ struct RawStep {
     qmtp: Option<Qmtp>,
     #[serde(default)]
     qmqp: Option<Qmqp>,
+    // The kinds of [`ops`].
+    #[serde(default)]
+    signal: Option<ops::SendSignal>,
+    #[serde(default)]
+    stop: Option<Flag>,
+    #[serde(default)]
+    start: Option<Flag>,
+    #[serde(default)]
+    write: Option<ops::Write>,
+    #[serde(default)]
+    run: Option<ops::Run>,
+    #[serde(default)]
+    age: Option<u64>,
+    #[serde(default)]
+    wait_log: Option<ops::WaitLog>,
+    #[serde(default)]
+    check: Option<Box<ops::Check>>,
+    #[serde(default)]
+    network: Option<ops::NetworkSpec>,
+    #[serde(default)]
+    host: Option<ops::HostChange>,
 }
 
 /// `true` (or an empty value) for steps that take no arguments.
@@ -439,11 +464,28 @@ impl Step {
         if let Some(s) = r.qmqp {
             v.push(Step::Qmqp(s));
         }
+        let ops = [
+            r.signal.map(Op::Signal),
+            r.stop.map(|_| Op::Stop),
+            r.start.map(|_| Op::Start),
+            r.write.map(Op::Write),
+            r.run.map(Op::Run),
+            r.age.map(Op::Age),
+            r.wait_log.map(Op::WaitLog),
+            r.check.map(Op::Check),
+            r.network.map(Op::Network),
+            r.host.map(Op::Host),
+        ];
+        for op in ops.into_iter().flatten() {
+            op.validate()?;
+            v.push(Step::Op(op));
+        }
         if v.len() != 1 {
             return Err(format!(
                 "a step needs exactly one kind (connect, close, send, send_message, expect, \
                  expect_close, pipeline, repeat, sleep, starttls, inject, crash, mail, \
-                 restart, wait_queue_empty, qmtp, qmqp); found {}",
+                 restart, wait_queue_empty, qmtp, qmqp, signal, stop, start, write, run, age, \
+                 wait_log, check, network, host); found {}",
                 v.len()
             ));
         }
@@ -491,6 +533,7 @@ impl Step {
             Step::Qmtp(_) => need(Capability::Qmtp),
             Step::Qmqp(_) => need(Capability::Qmqp),
             Step::Repeat(r) => r.steps.iter().for_each(|s| s.requirements(need)),
+            Step::Op(o) => o.requirements(need),
             _ => {}
         }
     }

@@ -12,6 +12,7 @@
 //! - [`listeners`]: the QMTP and QMQP doors of a qmail-style root (the
 //!   MTA's own listeners), for `reference` and the reference image.
 
+pub mod admin;
 pub mod container;
 pub mod listeners;
 pub mod reference;
@@ -154,6 +155,21 @@ pub trait Instance {
     }
     /// Tier B: the recording and the means to restart on a rebuilt state.
     fn power_cut(&mut self) -> Option<&mut dyn crate::crash::powercut::PowerCut> {
+        None
+    }
+    /// Signals, stop/start, programs, processes, the network
+    /// (capabilities `signals`, `qmailhome`, `processes`, `dns`).
+    fn admin(&mut self) -> Option<&mut dyn admin::Admin> {
+        None
+    }
+    /// The qmail home (`control/`, `queue/`, `bin/`, ...), if the harness
+    /// can reach it (capability `qmailhome`).
+    fn qmail_home(&self) -> Option<PathBuf> {
+        None
+    }
+    /// Target-specific variables beyond [`Vars`]: `root` (the qmail
+    /// home), `uid` and `gid` (of local deliveries).
+    fn var(&self, _name: &str) -> Option<String> {
         None
     }
 }

@@ -195,7 +195,7 @@ impl<'a> QmailSide<'a> {
             aliasempty: self.default_delivery.clone(),
             qmailhome: self.home.root.clone(),
             program_output: None,
-            maildir_tag: None,
+            maildir_thread: false,
         };
         let mut notes = Vec::new();
         if let Err(e) = mta::local::deliver(&params, &message, &mut notes) {

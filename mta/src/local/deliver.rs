@@ -9,6 +9,7 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 
 use super::dotqmail;
 use super::env::{self, Lines};
@@ -93,6 +94,30 @@ fn say(notes: &mut Vec<u8>, kind: &str, what: &[u8]) {
     notes.push(b'\n');
 }
 
+/// One maildir line on a new thread, its file named by the thread's id
+/// (see [`Params::maildir_thread`]); a panic there stays a panic.
+fn maildir_on_thread(
+    home: &Path,
+    path: &[u8],
+    head: &[u8],
+    message: &File,
+) -> Result<(), LocalError> {
+    std::thread::scope(|s| {
+        let h = std::thread::Builder::new()
+            .spawn_scoped(s, || {
+                let tag = nix::unistd::gettid().to_string();
+                maildir::deliver(home, path, head, message, &tag)
+            })
+            .map_err(|e| LocalError::Fork {
+                err: errno::text(&e),
+            })?;
+        match h.join() {
+            Ok(r) => r,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
+}
+
 /// Delivers `message` as `p` says. Warnings and, with `-n`, the plan are
 /// appended to `notes` (qmail-local prints them as they happen); programs
 /// write to their own stdout/stderr (see [`Params::program_output`]).
@@ -142,10 +167,7 @@ pub fn deliver(p: &Params, message: &File, notes: &mut Vec<u8>) -> Result<Outcom
         output: p.program_output.as_ref(),
         timeout,
     };
-    let tag = p
-        .maildir_tag
-        .clone()
-        .unwrap_or_else(|| std::process::id().to_string());
+    let tag = std::process::id().to_string();
     let mut out = Outcome::default();
     let mut recipients = Vec::new();
     for ins in script {
@@ -158,7 +180,11 @@ pub fn deliver(p: &Params, message: &File, notes: &mut Vec<u8>) -> Result<Outcom
                 if p.doit {
                     let mut head = lines.rpline.clone();
                     head.extend_from_slice(&lines.dtline);
-                    maildir::deliver(home, &path, &head, message, &tag)?;
+                    if p.maildir_thread {
+                        maildir_on_thread(home, &path, &head, message)?;
+                    } else {
+                        maildir::deliver(home, &path, &head, message, &tag)?;
+                    }
                 } else {
                     say(notes, "maildir ", &path);
                 }

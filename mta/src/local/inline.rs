@@ -20,14 +20,11 @@ use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::lspawn::report_for;
 use super::{deliver as run_delivery, Params};
 use crate::home::Home;
 use crate::spawn::protocol::{cut_output, Report};
-
-static SEQ: AtomicU64 = AtomicU64::new(0);
 
 fn memfile() -> Option<File> {
     nix::sys::memfd::memfd_create(
@@ -52,11 +49,7 @@ pub fn deliver(home: &Home, args: Vec<Vec<u8>>, msg: &File) -> Report {
         return Report::deferral("qmail-spawn unable to create pipe. (#4.3.0)\n");
     };
     params.program_output = Some(prog_out);
-    params.maildir_tag = Some(format!(
-        "{}_{}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    ));
+    params.maildir_thread = true;
     let mut notes = Vec::new();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         run_delivery(&params, msg, &mut notes)

@@ -35,10 +35,13 @@ pub struct Params {
     /// Where program lines' stdout/stderr go; `None` inherits the
     /// process's own (the report pipe when run by qmail-lspawn).
     pub program_output: Option<File>,
-    /// Replaces the pid in maildir file names. A long-lived worker that
-    /// delivers many messages must set it to something unique per
-    /// delivery (say `<pid>_<n>`); the binary leaves it `None`.
-    pub maildir_tag: Option<String>,
+    /// Deliver each maildir line on a thread of its own, named
+    /// `<time>.<thread id>.<host>`: for a long-lived worker delivering
+    /// many messages in one process. A thread id comes from the same
+    /// counter as process ids, so the name is as unique as qmail's
+    /// `<time>.<pid of the child>.<host>` (qmail forks a child per maildir
+    /// line). The binary leaves it false and uses its own pid.
+    pub maildir_thread: bool,
 }
 
 impl Params {
@@ -82,7 +85,7 @@ impl Params {
             aliasempty,
             qmailhome,
             program_output: None,
-            maildir_tag: None,
+            maildir_thread: false,
         })
     }
 
