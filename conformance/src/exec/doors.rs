@@ -1,10 +1,7 @@
 //! Steps on the doors besides SMTP: POP3 responses for `expect`, and the
 //! `qmtp` and `qmqp` steps (packages out, netstring responses in).
 
-use std::time::Duration;
-
-use super::matcher::MatchCtx;
-use super::{netmatch, Failure, Session, DEFAULT_WAIT};
+use super::{netmatch, Failure, Session};
 use crate::escape;
 use crate::scenario::doors::{NetExpect, Package, PackageBytes, Qmqp, Qmtp};
 use crate::scenario::{Expect, Protocol};
@@ -12,33 +9,14 @@ use crate::scenario::{Expect, Protocol};
 impl Session<'_> {
     /// One POP3 response against `e` (qmail-behaviour §11).
     pub(super) fn expect_pop3(&mut self, e: &Expect) -> Result<(), Failure> {
-        let wait = e.timeout.map_or(DEFAULT_WAIT, Duration::from_secs_f64);
         let multi = netmatch::pop3_multi(e, self.profile);
-        self.conn()?;
-        let before = self.t.events.len();
-        let mut t = std::mem::take(&mut self.t);
-        let got = crate::pop3::response(self.conn()?, wait, multi, &mut t);
-        self.t = t;
-        let lookup = self.lookup();
-        let norm = self.normalize();
-        let cx = MatchCtx {
-            profile: self.profile,
-            lookup: &lookup,
-            normalize: &norm,
-        };
-        let expected = format!(
-            "{}{}",
-            self.render_upto(before),
-            netmatch::render_pop3(e, &cx)
-        );
-        let fail = |reason: String| Failure {
-            reason,
-            diff: Some((expected.clone(), self.render())),
-        };
-        match got {
-            Ok(r) => netmatch::check_pop3(e, &r, &cx).map_err(fail),
-            Err(err) => Err(fail(format!("no response: {err}"))),
-        }
+        self.read_and_check(
+            e.timeout,
+            |c, wait, t| crate::pop3::response(c, wait, multi, t),
+            |cx| netmatch::render_pop3(e, cx),
+            |r, cx| netmatch::check_pop3(e, r, cx),
+            "no response",
+        )
     }
 
     /// Keeps the connection if it goes to `door`, else opens one there.
@@ -104,36 +82,19 @@ impl Session<'_> {
 
     /// Reads one netstring response and checks it against `e`.
     fn net_response(&mut self, e: &NetExpect) -> Result<(), Failure> {
-        let wait = e.timeout.map_or(DEFAULT_WAIT, Duration::from_secs_f64);
-        self.conn()?;
-        let before = self.t.events.len();
-        let mut t = std::mem::take(&mut self.t);
-        let got = self.conn()?.unit(wait, &mut t, &crate::qmtp::split);
-        self.t = t;
-        let lookup = self.lookup();
-        let norm = self.normalize();
-        let cx = MatchCtx {
-            profile: self.profile,
-            lookup: &lookup,
-            normalize: &norm,
-        };
-        let expected = format!(
-            "{}{}",
-            self.render_upto(before),
-            netmatch::render_net(e, &cx)
-        );
-        let fail = |reason: String| Failure {
-            reason,
-            diff: Some((expected.clone(), self.render())),
-        };
-        match got {
-            Ok(unit) => netmatch::check_net(e, &unit, &cx).map_err(|why| {
-                fail(format!(
-                    "response {}: {why}",
-                    escape::visible(&unit).chars().take(80).collect::<String>()
-                ))
-            }),
-            Err(err) => Err(fail(format!("no response: {err}"))),
-        }
+        self.read_and_check(
+            e.timeout,
+            |c, wait, t| c.unit(wait, t, &crate::qmtp::split),
+            |cx| netmatch::render_net(e, cx),
+            |unit, cx| {
+                netmatch::check_net(e, unit, cx).map_err(|why| {
+                    format!(
+                        "response {}: {why}",
+                        escape::visible(unit).chars().take(80).collect::<String>()
+                    )
+                })
+            },
+            "no response",
+        )
     }
 }

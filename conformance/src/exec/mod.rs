@@ -452,11 +452,31 @@ impl<'a> Session<'a> {
         if self.door == Protocol::Pop3 {
             return self.expect_pop3(e);
         }
-        let wait = e.timeout.map_or(DEFAULT_WAIT, Duration::from_secs_f64);
+        self.read_and_check(
+            e.timeout,
+            |c, wait, t| c.reply(wait, t),
+            |cx| matcher::render_expected(e, cx),
+            |r, cx| matcher::check(e, r, cx),
+            "no reply",
+        )
+    }
+
+    /// Reads one reply or response with `read` (within `timeout`, the
+    /// default wait if none) and checks it; a failure shows the
+    /// transcript so far against what was expected (`render`).
+    fn read_and_check<R, E: std::fmt::Display>(
+        &mut self,
+        timeout: Option<f64>,
+        read: impl FnOnce(&mut Conn, Duration, &mut Transcript) -> Result<R, E>,
+        render: impl FnOnce(&MatchCtx) -> String,
+        check: impl FnOnce(&R, &MatchCtx) -> Result<(), String>,
+        nothing: &str,
+    ) -> Result<(), Failure> {
+        let wait = timeout.map_or(DEFAULT_WAIT, Duration::from_secs_f64);
         self.conn()?;
         let before = self.t.events.len();
         let mut t = std::mem::take(&mut self.t);
-        let got = self.conn()?.reply(wait, &mut t);
+        let got = read(self.conn()?, wait, &mut t);
         self.t = t;
         let lookup = self.lookup();
         let norm = self.normalize();
@@ -465,18 +485,14 @@ impl<'a> Session<'a> {
             lookup: &lookup,
             normalize: &norm,
         };
-        let expected = format!(
-            "{}{}",
-            self.render_upto(before),
-            matcher::render_expected(e, &cx)
-        );
+        let expected = format!("{}{}", self.render_upto(before), render(&cx));
         let fail = |reason: String| Failure {
             reason,
             diff: Some((expected.clone(), self.render())),
         };
         match got {
-            Ok(r) => matcher::check(e, &r, &cx).map_err(fail),
-            Err(err) => Err(fail(format!("no reply: {err}"))),
+            Ok(r) => check(&r, &cx).map_err(fail),
+            Err(err) => Err(fail(format!("{nothing}: {err}"))),
         }
     }
 

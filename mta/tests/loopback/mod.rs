@@ -24,6 +24,24 @@ pub fn fake_queue(root: &Path, name: &str, code: i32) {
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
+/// Gives a harness type with an `inetd: Inetd` field Inetd's methods and
+/// fields (`root`, `env`, `set`, `port`, ...) by Deref.
+macro_rules! deref_inetd {
+    ($t:ty) => {
+        impl std::ops::Deref for $t {
+            type Target = Inetd;
+            fn deref(&self) -> &Inetd {
+                &self.inetd
+            }
+        }
+        impl std::ops::DerefMut for $t {
+            fn deref_mut(&mut self) -> &mut Inetd {
+                &mut self.inetd
+            }
+        }
+    };
+}
+
 /// A loopback listener whose connections are served by programs run for
 /// the QMAILHOME `root` (unprivileged mode) with `env` added.
 pub struct Inetd {

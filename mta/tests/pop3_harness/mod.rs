@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, SystemTime};
 
+#[macro_use]
 #[path = "../loopback/mod.rs"]
 mod loopback;
 pub use loopback::{Conn, Inetd};
@@ -28,18 +29,7 @@ pub struct Server {
     inetd: Inetd,
 }
 
-impl std::ops::Deref for Server {
-    type Target = Inetd;
-    fn deref(&self) -> &Inetd {
-        &self.inetd
-    }
-}
-
-impl std::ops::DerefMut for Server {
-    fn deref_mut(&mut self) -> &mut Inetd {
-        &mut self.inetd
-    }
-}
+deref_inetd!(Server);
 
 impl Server {
     pub fn new() -> Server {

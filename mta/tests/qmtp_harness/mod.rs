@@ -9,6 +9,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+#[macro_use]
 #[path = "../loopback/mod.rs"]
 mod loopback;
 pub use loopback::{fake_queue, Conn, Inetd};
@@ -108,18 +109,7 @@ pub struct Server {
     inetd: Inetd,
 }
 
-impl std::ops::Deref for Server {
-    type Target = Inetd;
-    fn deref(&self) -> &Inetd {
-        &self.inetd
-    }
-}
-
-impl std::ops::DerefMut for Server {
-    fn deref_mut(&mut self) -> &mut Inetd {
-        &mut self.inetd
-    }
-}
+deref_inetd!(Server);
 
 impl Server {
     /// `bin` for `home`, with QMAILQUEUE=fakeqq and TCP* variables.

@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+#[macro_use]
 #[path = "../loopback/mod.rs"]
 mod loopback;
 pub use loopback::{fake_queue, Conn, Inetd};
@@ -14,18 +15,7 @@ pub struct Server {
     inetd: Inetd,
 }
 
-impl std::ops::Deref for Server {
-    type Target = Inetd;
-    fn deref(&self) -> &Inetd {
-        &self.inetd
-    }
-}
-
-impl std::ops::DerefMut for Server {
-    fn deref_mut(&mut self) -> &mut Inetd {
-        &mut self.inetd
-    }
-}
+deref_inetd!(Server);
 
 impl Server {
     /// A home with `control/me` = `mx.example.com` and the fake queue
