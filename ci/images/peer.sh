@@ -38,12 +38,35 @@ bootstrap() {
     bookworm "$dir" "$(debian_mirror)"
 }
 
-# import DIR IMAGE: the root filesystem as IMAGE, started by /entrypoint.
+# The label naming the recipe an image was built from.
+DIGEST_LABEL=org.mta.peer.digest
+
+# recipe_digest DIR: sha256 of the image's recipe, DIR's files and this one.
+recipe_digest() {
+  local dir=$1
+  { (cd "$dir" && find . -type f | LC_ALL=C sort | xargs sha256sum)
+    sha256sum < "${BASH_SOURCE[0]}"; } | sha256sum | cut -d' ' -f1
+}
+
+# up_to_date IMAGE DIGEST [--force]: IMAGE exists and was built from the
+# recipe DIGEST (a changed entrypoint or build script rebuilds; --force
+# rebuilds anyway, e.g. for newer Debian packages).
+up_to_date() {
+  local image=$1 digest=$2 have
+  [ "${3:-}" != --force ] || return 1
+  have=$(docker image inspect --format "{{ index .Config.Labels \"$DIGEST_LABEL\" }}" \
+           "$image" 2>/dev/null || true)
+  [ "$have" = "$digest" ]
+}
+
+# import DIR IMAGE DIGEST: the root filesystem as IMAGE, started by
+# /entrypoint, labelled with its recipe's DIGEST.
 import_rootfs() {
-  local dir=$1 image=$2
+  local dir=$1 image=$2 digest=$3
   tar -C "$dir" -c . | docker import \
     --change 'ENTRYPOINT ["/bin/sh", "/entrypoint"]' \
     --change 'LABEL org.mta.conformance=1' \
+    --change "LABEL $DIGEST_LABEL=$digest" \
     --change 'EXPOSE 25' \
     - "$image" >/dev/null
   docker image ls "$image"
