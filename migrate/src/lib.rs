@@ -7,7 +7,8 @@
 //!   that is not sendmail syntax.
 //! * [`forward`] converts `~/.forward` files (spec §2, §3.3).
 //! * [`qmail_out`] writes `.qmail-NAME` files for the alias user,
-//!   [`fastforward_out`] a fastforward source and its `aliases.cdb`.
+//!   [`fastforward_out`] a fastforward source and its `aliases.cdb`
+//!   (built in memory by [`cdbmake`], byte for byte as newaliases does).
 //! * [`report`] is the one model of what the user is told; [`write`]
 //!   writes atomically, refuses to overwrite, and shows dry-run diffs.
 //! * [`site`] holds what the conversion knows about the host.
@@ -26,6 +27,7 @@
 #![forbid(unsafe_code)]
 
 pub mod aliases;
+pub mod cdbmake;
 pub mod cli;
 pub mod config;
 pub mod detect;

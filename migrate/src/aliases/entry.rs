@@ -40,10 +40,11 @@ pub struct Entry<'a> {
 
 fn colon(text: &str) -> Option<usize> {
     let mut quoted = false;
-    for (i, c) in text.char_indices() {
+    // Byte-wise: `"` and `:` never occur inside a multi-byte character.
+    for (i, &c) in text.as_bytes().iter().enumerate() {
         match c {
-            '"' => quoted = !quoted,
-            ':' if !quoted => return Some(i),
+            b'"' => quoted = !quoted,
+            b':' if !quoted => return Some(i),
             _ => {}
         }
     }

@@ -10,7 +10,7 @@
 //! Loops are found with an iterative Tarjan SCC and depths with one
 //! memoised pass, so 100,000 aliases stay linear.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use super::Alias;
 use crate::report::{Action, Report};
@@ -34,11 +34,14 @@ pub fn analyse(site: &Site, file: &str, aliases: &[Alias], report: &mut Report) 
          qmail 1.03 has no equivalent (its extension separator is `-`)",
         false,
     );
-    let index: HashMap<&str, usize> = aliases
-        .iter()
-        .enumerate()
-        .map(|(i, a)| (a.name.as_str(), i))
-        .collect();
+    let mut index: HashMap<&str, usize> = HashMap::default();
+    index.reserve(aliases.len());
+    index.extend(
+        aliases
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.name.as_str(), i)),
+    );
     for a in aliases {
         routing(site, file, a, report);
         for t in &a.targets {
@@ -140,7 +143,7 @@ fn duplicates(
         if a.targets.len() < 2 || lists == 0 || comp.size[comp.of[i]] > 1 {
             continue;
         }
-        let mut seen: HashMap<String, String> = HashMap::new();
+        let mut seen: HashMap<String, String> = HashMap::default();
         'targets: for t in &a.targets {
             let (keys, via) = match t {
                 Target::Local {
@@ -264,11 +267,12 @@ fn tarjan(edges: &[Vec<usize>]) -> Components {
     let (mut idx, mut low, mut of) = (vec![NONE; n], vec![0; n], vec![NONE; n]);
     let mut on_stack = vec![false; n];
     let (mut stack, mut size, mut next) = (Vec::new(), Vec::new(), 0);
+    let mut call: Vec<(usize, usize)> = Vec::new();
     for root in 0..n {
         if idx[root] != NONE {
             continue;
         }
-        let mut call: Vec<(usize, usize)> = vec![(root, 0)];
+        call.push((root, 0));
         idx[root] = next;
         low[root] = next;
         next += 1;
@@ -312,7 +316,7 @@ fn tarjan(edges: &[Vec<usize>]) -> Components {
 }
 
 fn loops(site: &Site, file: &str, aliases: &[Alias], comp: &Components, report: &mut Report) {
-    let mut members: HashMap<usize, Vec<usize>> = HashMap::new();
+    let mut members: HashMap<usize, Vec<usize>> = HashMap::default();
     for (i, &c) in comp.of.iter().enumerate() {
         if comp.size[c] > 1 {
             members.entry(c).or_default().push(i);
@@ -359,11 +363,12 @@ fn depths(
     let n = aliases.len();
     let mut depth = vec![0usize; n];
     let cyclic = |i: usize| comp.size[comp.of[i]] > 1;
+    let mut call: Vec<(usize, usize)> = Vec::new();
     for root in 0..n {
         if depth[root] != 0 {
             continue;
         }
-        let mut call: Vec<(usize, usize)> = vec![(root, 0)];
+        call.push((root, 0));
         while let Some(&mut (v, ref mut k)) = call.last_mut() {
             if cyclic(v) {
                 depth[v] = 1;

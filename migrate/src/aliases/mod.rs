@@ -15,13 +15,13 @@ pub mod entry;
 pub mod expand;
 pub mod lines;
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::detect::{self, Refused};
 use crate::include;
 use crate::report::{Action, Report};
 use crate::site::Site;
-use crate::target::{split_commas, Parsed, Target};
+use crate::target::{Commas, PieceRef, Target};
 
 /// sendmail's answer when a target cannot be delivered; reused verbatim in
 /// the `bouncesaying` line that replaces an `error:` target.
@@ -61,9 +61,10 @@ pub fn convert(site: &Site, file: &str, text: &[u8]) -> Result<Converted, Refuse
     let logical = lines::logical_lines(text);
     detect::aliases_lines(file, &logical)?;
     let mut report = Report::default();
-    let mut slots: Vec<Option<Alias>> = Vec::with_capacity(logical.len());
-    let mut index: HashMap<String, usize> = HashMap::with_capacity(logical.len());
-    for l in logical {
+    let mut all: Vec<Alias> = Vec::with_capacity(logical.len());
+    // Reused for every entry.
+    let mut scratch = Scratch::default();
+    for l in &logical {
         match l.kind {
             lines::Kind::Comment if l.joined > 0 => report.push(
                 file,
@@ -97,37 +98,61 @@ pub fn convert(site: &Site, file: &str, text: &[u8]) -> Result<Converted, Refuse
                 false,
             ),
             lines::Kind::Entry => {
-                let Some(a) = read_entry(site, file, l.line, &l.text, &mut report) else {
-                    continue;
-                };
-                if let Some(&old) = index.get(&a.name) {
-                    if let Some(prev) = slots[old].take() {
-                        report.push(
-                            file,
-                            prev.line,
-                            format!("duplicate alias `{}`", prev.name),
-                            Action::NotConverted,
-                            format!(
-                                "sendmail 8.17 used the last definition (line {}); \
-                                 fastforward would have used this first one",
-                                a.line
-                            ),
-                            false,
-                        );
-                    }
+                if let Some(a) = read_entry(site, file, l.line, &l.text, &mut report, &mut scratch)
+                {
+                    all.push(a);
                 }
-                index.insert(a.name.clone(), slots.len());
-                slots.push(Some(a));
             }
         }
     }
-    let aliases: Vec<Alias> = slots.into_iter().flatten().collect();
+    drop(logical);
+    let aliases = last_definitions(file, all, &mut report);
     expand::analyse(site, file, &aliases, &mut report);
     Ok(Converted {
         file: file.to_string(),
         aliases,
         report,
     })
+}
+
+/// sendmail 8.17 keeps the last definition of a name: the earlier ones
+/// are reported (naming the definition that replaced each) and dropped.
+/// Reported after the whole file is read; the report is ordered by line.
+fn last_definitions(file: &str, all: Vec<Alias>, report: &mut Report) -> Vec<Alias> {
+    // The next definition of each name, walking backwards.
+    let mut next: FxHashMap<&str, usize> = FxHashMap::default();
+    next.reserve(all.len());
+    let mut replaced_by = vec![usize::MAX; all.len()];
+    for (i, a) in all.iter().enumerate().rev() {
+        if let Some(later) = next.insert(a.name.as_str(), i) {
+            replaced_by[i] = later;
+        }
+    }
+    drop(next);
+    if replaced_by.iter().all(|&r| r == usize::MAX) {
+        return all;
+    }
+    for (i, a) in all.iter().enumerate() {
+        if let Some(later) = all.get(replaced_by[i]) {
+            report.push(
+                file,
+                a.line,
+                format!("duplicate alias `{}`", a.name),
+                Action::NotConverted,
+                format!(
+                    "sendmail 8.17 used the last definition (line {}); \
+                     fastforward would have used this first one",
+                    later.line
+                ),
+                false,
+            );
+        }
+    }
+    all.into_iter()
+        .zip(replaced_by)
+        .filter(|(_, r)| *r == usize::MAX)
+        .map(|(a, _)| a)
+        .collect()
 }
 
 fn head(s: &str) -> &str {
@@ -139,12 +164,22 @@ fn head(s: &str) -> &str {
     &s[..end]
 }
 
+/// Buffers [`read_entry`] reuses from one entry to the next.
+#[derive(Default)]
+struct Scratch {
+    /// The targets of one piece.
+    got: Vec<Target>,
+    /// The entry's targets so far (copied out at their exact size).
+    targets: Vec<Target>,
+}
+
 fn read_entry(
     site: &Site,
     file: &str,
     line: usize,
     text: &str,
     report: &mut Report,
+    scratch: &mut Scratch,
 ) -> Option<Alias> {
     let e = match entry::parse(site, text) {
         Ok(e) => e,
@@ -176,13 +211,16 @@ fn read_entry(
             false,
         );
     }
-    let mut targets = Vec::new();
+    let Scratch { got, targets } = scratch;
+    targets.clear();
     // Most lists are short: a set only once one is long, so a 10,000-name
     // list stays linear and a one-name alias costs no set.
-    let mut seen: Option<HashSet<Target>> = None;
-    for piece in split_commas(e.rhs) {
-        let p = crate::target::parse_piece(site, piece);
-        for t in resolve(site, file, line, &e.name, p, report) {
+    let mut seen: Option<FxHashSet<Target>> = None;
+    for piece in Commas::new(e.rhs) {
+        let p = crate::target::parse_piece_ref(site, piece);
+        got.clear();
+        resolve(site, file, line, &e.name, p, report, got);
+        for t in got.drain(..) {
             let new = match &mut seen {
                 Some(set) => set.insert(t.clone()),
                 None => !targets.contains(&t),
@@ -198,20 +236,22 @@ fn read_entry(
     Some(Alias {
         name: e.name,
         line,
-        targets,
+        targets: targets.drain(..).collect(),
         raw_rhs: e.rhs.trim().to_string(),
     })
 }
 
-/// One parsed piece → the targets it contributes, with findings.
+/// One parsed piece → the targets it contributes (into `out`), with
+/// findings.
 fn resolve(
     site: &Site,
     file: &str,
     line: usize,
     name: &str,
-    p: Parsed,
+    p: PieceRef<'_>,
     report: &mut Report,
-) -> Vec<Target> {
+    out: &mut Vec<Target>,
+) {
     // The piece as the report shows it; built only for a finding.
     let shown = || format!("`{}`", p.piece.replace(['\t', '\r'], " "));
     match p.result {
@@ -229,7 +269,7 @@ fn resolve(
                 ),
                 false,
             );
-            vec![Target::Program(format!("bouncesaying '{USER_UNKNOWN}'"))]
+            out.push(Target::Program(format!("bouncesaying '{USER_UNKNOWN}'")));
         }
         Err(b) => {
             report.push(
@@ -244,7 +284,6 @@ fn resolve(
                 ),
                 true,
             );
-            Vec::new()
         }
         Ok(t) => {
             if p.error_label {
@@ -258,24 +297,46 @@ fn resolve(
                     false,
                 );
             }
-            target_findings(site, file, line, name, &shown, t, report)
+            target_findings(site, file, line, name, p.piece, &shown, t, report, out)
         }
     }
 }
 
+/// [`crate::target::blank_substituted`] of the piece as the report shows
+/// it (tabs and CRs as spaces, framing backticks trimmed), without
+/// building that string for every program.
+fn shown_blank_substituted(piece: &str) -> bool {
+    const BLANKS: [char; 4] = [' ', '\t', '\r', '\n'];
+    // Tabs and CRs shown as spaces: a CR counts as a blank inside.
+    match piece
+        .trim_matches('`')
+        .trim_matches(BLANKS)
+        .strip_prefix('|')
+    {
+        Some(cmd) => {
+            let cmd = cmd.trim_matches(BLANKS);
+            !cmd.starts_with('"') && cmd.contains([' ', '\t', '\r'])
+        }
+        None => false,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn target_findings(
     site: &Site,
     file: &str,
     line: usize,
     name: &str,
+    piece: &str,
     shown: &dyn Fn() -> String,
     t: Target,
     report: &mut Report,
-) -> Vec<Target> {
+    out: &mut Vec<Target>,
+) {
     match &t {
         Target::Include(path) => {
             let mut stack = Vec::new();
-            return match include::expand(site, path, report, &mut stack) {
+            match include::expand(site, path, report, &mut stack) {
                 Ok(list) => {
                     report.push(
                         file,
@@ -289,15 +350,13 @@ fn target_findings(
                         ),
                         false,
                     );
-                    list
+                    out.extend(list);
                 }
-                Err(e) => {
-                    include::report_include_error(report, file, line, path, &e);
-                    Vec::new()
-                }
-            };
+                Err(e) => include::report_include_error(report, file, line, path, &e),
+            }
+            return;
         }
-        Target::Program(cmd) if crate::target::blank_substituted(shown().trim_matches('`')) => {
+        Target::Program(cmd) if shown_blank_substituted(piece) => {
             report.push(
                 file,
                 line,
@@ -336,7 +395,7 @@ fn target_findings(
                      sendmail bounced it (User unknown), qmail would loop it back to this alias",
                     true,
                 );
-                return Vec::new();
+                return;
             }
         }
         Target::Local { user, backslash } if user.contains('+') => {
@@ -356,16 +415,17 @@ fn target_findings(
                         ),
                         false,
                     );
-                    return vec![Target::Local {
+                    out.push(Target::Local {
                         user: base.to_string(),
                         backslash: *backslash,
-                    }];
+                    });
+                    return;
                 }
             }
         }
         _ => {}
     }
-    vec![t]
+    out.push(t);
 }
 
 #[cfg(test)]
@@ -382,6 +442,31 @@ mod tests {
         Target::Local {
             user: u.into(),
             backslash: false,
+        }
+    }
+
+    #[test]
+    fn blank_substitution_is_judged_on_the_shown_piece() {
+        for piece in [
+            "|prog x",
+            "|prog\rx",
+            "|prog\tx",
+            "| prog",
+            "|\"prog x\"",
+            "`|prog x`",
+            "``",
+            "|prog x`",
+            "\"|prog x\"",
+            "x <|prog a>",
+            "|x (c)",
+            "bob",
+        ] {
+            let shown = format!("`{}`", piece.replace(['\t', '\r'], " "));
+            assert_eq!(
+                shown_blank_substituted(piece),
+                crate::target::blank_substituted(shown.trim_matches('`')),
+                "{piece:?}"
+            );
         }
     }
 
