@@ -331,14 +331,12 @@ fn finish(files: &[OutFile], mut report: Report, o: &OutputArgs) -> anyhow::Resu
     Ok(u8::from(report.needs_decision()))
 }
 
-/// The text report on stderr, coloured only on a terminal, written at
-/// once: stderr is unbuffered, and a 100,000-line aliases file has ~40,000
-/// findings (written piece by piece through the colour stripper it took
-/// ~480,000 `write(2)`s).
+/// The text report on stderr, coloured only on a terminal, written in
+/// 64 KiB pieces: stderr is unbuffered, and a 100,000-line aliases file
+/// has ~40,000 findings (written piece by piece through the colour
+/// stripper it took ~480,000 `write(2)`s).
 fn write_stderr(report: &Report) -> std::io::Result<()> {
     let stderr = std::io::stderr();
     let colour = anstream::AutoStream::choice(&stderr) != anstream::ColorChoice::Never;
-    stderr
-        .lock()
-        .write_all(report.render_text(colour).as_bytes())
+    report.write_rendered(colour, &mut stderr.lock())
 }

@@ -6,6 +6,8 @@
 //! nonsense recipients; converting either way would be wrong, so the
 //! converter stops and asks.
 
+use std::borrow::Borrow;
+
 use crate::aliases::lines::Logical;
 
 /// Input the converter will not read.
@@ -48,7 +50,7 @@ fn is_shell_alias(line: &str) -> bool {
         .filter(|r| r.starts_with([' ', '\t']))
         .map(str::trim_start)
         .unwrap_or(line);
-    let Some(eq) = rest.find('=') else {
+    let Some(eq) = memchr::memchr(b'=', rest.as_bytes()) else {
         return false;
     };
     let (name, value) = (&rest[..eq], &rest[eq + 1..]);
@@ -66,12 +68,16 @@ pub fn aliases<'a>(file: &str, bytes: &'a [u8]) -> Result<&'a str, Refused> {
     Ok(text)
 }
 
-/// [`aliases`] on a file already split into logical lines (the converter
-/// splits once and reuses them).
-pub fn aliases_lines(file: &str, lines: &[Logical<'_>]) -> Result<(), Refused> {
+/// [`aliases`] on a file split into logical lines (a slice or the
+/// [`LogicalLines`](crate::aliases::lines::LogicalLines) iterator).
+pub fn aliases_lines<'a, L: Borrow<Logical<'a>>>(
+    file: &str,
+    lines: impl IntoIterator<Item = L>,
+) -> Result<(), Refused> {
     let (mut with_colon, mut without) = (0usize, None::<usize>);
     let mut count_without = 0usize;
     for l in lines {
+        let l = l.borrow();
         if l.kind != crate::aliases::lines::Kind::Entry {
             continue;
         }
@@ -83,7 +89,7 @@ pub fn aliases_lines(file: &str, lines: &[Logical<'_>]) -> Result<(), Refused> {
                 format!("`{t}` is a shell alias (NAME='command'), not a sendmail alias"),
             ));
         }
-        if t.contains(':') {
+        if memchr::memchr(b':', t.as_bytes()).is_some() {
             with_colon += 1;
             continue;
         }

@@ -78,7 +78,7 @@ fn push_addr(site: &Site, v: &mut Vec<u8>, addr: &str) {
     let start = v.len();
     // Byte-wise is exact for UTF-8: `"` and `\` never occur inside a
     // multi-byte character.
-    if !addr.contains('"') {
+    if memchr::memchr(b'"', addr.as_bytes()).is_none() {
         v.extend_from_slice(addr.as_bytes());
     } else {
         let (mut quoted, mut esc) = (false, false);
@@ -96,9 +96,9 @@ fn push_addr(site: &Site, v: &mut Vec<u8>, addr: &str) {
         }
     }
     let raw = &v[start..];
-    if let Some(i) = raw.iter().rposition(|&c| c == b'@') {
+    if let Some(i) = memchr::memrchr(b'@', raw) {
         let host = &raw[i + 1..];
-        if !host.contains(&b'.') && !host.starts_with(b"[") {
+        if memchr::memchr(b'.', host).is_none() && !host.starts_with(b"[") {
             v.push(b'.');
             v.extend_from_slice(site.default_domain.as_bytes());
         }

@@ -146,15 +146,24 @@ impl Report {
     /// Writes the text report. Colour codes are written always; wrap `out`
     /// in `anstream::AutoStream` to strip them when it is not a terminal.
     pub fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
-        out.write_all(self.render_text(true).as_bytes())
+        self.write_rendered(true, out)
     }
 
     /// The text report, one line per finding then the count; with
-    /// `colour`, ANSI styles mark the location and the verdict. Built with
-    /// `push_str` into one string: a 100,000-line aliases file has ~40,000
-    /// findings, and formatting (or stripping colours from) each piece
-    /// cost more than the conversion.
+    /// `colour`, ANSI styles mark the location and the verdict.
     pub fn render_text(&self, colour: bool) -> String {
+        let mut v = Vec::new();
+        // Writing to a Vec cannot fail.
+        let _ = self.write_rendered(colour, &mut v);
+        String::from_utf8_lossy(&v).into_owned()
+    }
+
+    /// [`Report::render_text`] written to `out` in 64 KiB pieces. Built
+    /// with `push_str`: a 100,000-line aliases file has ~40,000 findings,
+    /// and formatting (or stripping colours from) each piece, or holding
+    /// the whole text, cost more than the conversion.
+    pub fn write_rendered(&self, colour: bool, out: &mut dyn Write) -> io::Result<()> {
+        const CHUNK: usize = 64 * 1024;
         let style = |s: Style| {
             if colour {
                 (s.render().to_string(), s.render_reset().to_string())
@@ -165,12 +174,7 @@ impl Report {
         let decide = style(Style::new().fg_color(Some(AnsiColor::Red.into())).bold());
         let info = style(Style::new().fg_color(Some(AnsiColor::Yellow.into())));
         let loc = style(Style::new().bold());
-        let mut out = String::with_capacity(
-            self.findings
-                .iter()
-                .map(|f| f.file.len() + f.construct.len() + f.reason.len() + 64)
-                .sum(),
-        );
+        let mut buf = String::with_capacity(CHUNK + 1024);
         let mut num = itoa_buf();
         for f in &self.findings {
             let (tag, mark) = if f.needs_decision {
@@ -196,16 +200,20 @@ impl Report {
                 f.action.words(),
                 ".\n",
             ] {
-                out.push_str(piece);
+                buf.push_str(piece);
+            }
+            if buf.len() >= CHUNK {
+                out.write_all(buf.as_bytes())?;
+                buf.clear();
             }
         }
         let n = self.findings.iter().filter(|f| f.needs_decision).count();
-        out.push_str(&format!(
+        buf.push_str(&format!(
             "{} finding(s), {} need(s) a decision\n",
             self.findings.len(),
             n
         ));
-        out
+        out.write_all(buf.as_bytes())
     }
 
     /// The JSON form: `{"needs_decision": bool, "findings": [...]}`.

@@ -120,7 +120,7 @@ fn trim(s: &str) -> &str {
 
 /// Drops `(comments)` outside quotes.
 fn strip_comments(s: &str) -> Cow<'_, str> {
-    if !s.contains('(') {
+    if memchr::memchr(b'(', s.as_bytes()).is_none() {
         return s.into();
     }
     let mut out = String::with_capacity(s.len());
@@ -155,7 +155,7 @@ fn strip_comments(s: &str) -> Cow<'_, str> {
 
 /// `Name <addr>` → `addr` (outside quotes).
 fn angle_addr(s: &str) -> Option<&str> {
-    if !s.contains('>') {
+    if memchr::memchr(b'>', s.as_bytes()).is_none() {
         return None;
     }
     let mut quoted = false;
@@ -176,7 +176,7 @@ fn angle_addr(s: &str) -> Option<&str> {
 /// The content of a fully quoted string, unescaped, if `s` is one.
 fn unquote_whole(s: &str) -> Option<Cow<'_, str>> {
     let inner = s.strip_prefix('"')?.strip_suffix('"')?;
-    if !inner.contains(['\\', '"']) {
+    if memchr::memchr2(b'\\', b'"', inner.as_bytes()).is_none() {
         return Some(inner.into());
     }
     let mut out = String::with_capacity(inner.len());

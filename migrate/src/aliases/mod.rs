@@ -58,13 +58,15 @@ impl Converted {
 /// Reads aliases `text` (from `file`, used in messages) for `site`.
 pub fn convert(site: &Site, file: &str, text: &[u8]) -> Result<Converted, Refused> {
     let text = detect::utf8(file, text)?;
-    let logical = lines::logical_lines(text);
-    detect::aliases_lines(file, &logical)?;
+    // Two passes over the lines, none of them kept: refuse first, then
+    // convert.
+    detect::aliases_lines(file, lines::LogicalLines::new(text))?;
     let mut report = Report::default();
-    let mut all: Vec<Alias> = Vec::with_capacity(logical.len());
+    // About one entry per 36 bytes in a typical file.
+    let mut all: Vec<Alias> = Vec::with_capacity(text.len() / 36 + 16);
     // Reused for every entry.
     let mut scratch = Scratch::default();
-    for l in &logical {
+    for l in lines::LogicalLines::new(text) {
         match l.kind {
             lines::Kind::Comment if l.joined > 0 => report.push(
                 file,
@@ -105,7 +107,6 @@ pub fn convert(site: &Site, file: &str, text: &[u8]) -> Result<Converted, Refuse
             }
         }
     }
-    drop(logical);
     let aliases = last_definitions(file, all, &mut report);
     expand::analyse(site, file, &aliases, &mut report);
     Ok(Converted {
@@ -398,7 +399,7 @@ fn target_findings(
                 return;
             }
         }
-        Target::Local { user, backslash } if user.contains('+') => {
+        Target::Local { user, backslash } if memchr::memchr(b'+', user.as_bytes()).is_some() => {
             // sendmail's ruleset 5: `user+detail` reaches account `user`
             // with $h = detail (§5 #44); qmail has no `+` (F31).
             if let Some((base, _)) = user.split_once('+') {
