@@ -20,8 +20,32 @@ use crate::target::Target;
 /// sendmail's default `MaxAliasRecursion`.
 pub const MAX_ALIAS_RECURSION: usize = 10;
 
+/// Each alias's name → its position in `aliases`.
+pub fn name_index(aliases: &[Alias]) -> HashMap<&str, usize> {
+    let mut index: HashMap<&str, usize> = HashMap::default();
+    index.reserve(aliases.len());
+    index.extend(
+        aliases
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.name.as_str(), i)),
+    );
+    index
+}
+
 /// Adds the table-wide findings for `aliases` to `report`.
 pub fn analyse(site: &Site, file: &str, aliases: &[Alias], report: &mut Report) {
+    analyse_indexed(site, file, aliases, &name_index(aliases), report);
+}
+
+/// [`analyse`] with the [`name_index`] of `aliases` already built.
+pub fn analyse_indexed(
+    site: &Site,
+    file: &str,
+    aliases: &[Alias],
+    index: &HashMap<&str, usize>,
+    report: &mut Report,
+) {
     let Some(first) = aliases.iter().map(|a| a.line).min() else {
         return;
     };
@@ -34,42 +58,46 @@ pub fn analyse(site: &Site, file: &str, aliases: &[Alias], report: &mut Report) 
          qmail 1.03 has no equivalent (its extension separator is `-`)",
         false,
     );
-    let mut index: HashMap<&str, usize> = HashMap::default();
-    index.reserve(aliases.len());
-    index.extend(
-        aliases
-            .iter()
-            .enumerate()
-            .map(|(i, a)| (a.name.as_str(), i)),
-    );
-    for a in aliases {
+    // One lookup per local target: for its finding and for the graph.
+    let mut graph = Graph {
+        start: Vec::with_capacity(aliases.len() + 1),
+        to: Vec::new(),
+    };
+    graph.start.push(0);
+    for (i, a) in aliases.iter().enumerate() {
         routing(site, file, a, report);
         for t in &a.targets {
             if let Target::Local { user, backslash } = t {
-                local_target(site, file, a, user, *backslash, &index, report);
+                let j = index.get(user.as_str()).copied();
+                local_target(site, file, a, user, *backslash, j.is_some(), report);
+                if let Some(j) = j.filter(|&j| !backslash && j != i) {
+                    graph.to.push(j);
+                }
             }
         }
+        graph.start.push(graph.to.len());
     }
-    let edges: Vec<Vec<usize>> = aliases
-        .iter()
-        .enumerate()
-        .map(|(i, a)| {
-            a.targets
-                .iter()
-                .filter_map(|t| match t {
-                    Target::Local {
-                        user,
-                        backslash: false,
-                    } => index.get(user.as_str()).copied().filter(|&j| j != i),
-                    _ => None,
-                })
-                .collect()
-        })
-        .collect();
-    let comp = tarjan(&edges);
+    let comp = tarjan(&graph);
     loops(site, file, aliases, &comp, report);
-    depths(file, aliases, &edges, &comp, report);
-    duplicates(file, aliases, &index, &comp, report);
+    depths(file, aliases, &graph, &comp, report);
+    duplicates(file, aliases, index, &graph, &comp, report);
+}
+
+/// The alias graph: the aliases alias `v` names, in target order, are
+/// `to[start[v]..start[v + 1]]` (one array for all edges).
+struct Graph {
+    start: Vec<usize>,
+    to: Vec<usize>,
+}
+
+impl Graph {
+    fn len(&self) -> usize {
+        self.start.len() - 1
+    }
+
+    fn out(&self, v: usize) -> &[usize] {
+        &self.to[self.start[v]..self.start[v + 1]]
+    }
 }
 
 /// What a target finally delivers to, as a comparable key.
@@ -130,18 +158,20 @@ fn duplicates(
     file: &str,
     aliases: &[Alias],
     index: &HashMap<&str, usize>,
+    graph: &Graph,
     comp: &Components,
     report: &mut Report,
 ) {
-    let mut memo = vec![None; aliases.len()];
+    // Only aliases that name other aliases need it.
+    let mut memo = Vec::new();
     for (i, a) in aliases.iter().enumerate() {
-        let lists = a
-            .targets
-            .iter()
-            .filter(|t| matches!(t, Target::Local { user, backslash: false } if index.get(user.as_str()).is_some_and(|&j| j != i)))
-            .count();
+        // The graph's edges of `i` are its targets that are other aliases.
+        let lists = graph.out(i).len();
         if a.targets.len() < 2 || lists == 0 || comp.size[comp.of[i]] > 1 {
             continue;
+        }
+        if memo.is_empty() {
+            memo = vec![None; aliases.len()];
         }
         let mut seen: HashMap<String, String> = HashMap::default();
         'targets: for t in &a.targets {
@@ -220,7 +250,7 @@ fn local_target(
     a: &Alias,
     user: &str,
     backslash: bool,
-    index: &HashMap<&str, usize>,
+    is_alias: bool,
     report: &mut Report,
 ) {
     let qmail_account = site
@@ -241,7 +271,7 @@ fn local_target(
         }
         return;
     }
-    if !index.contains_key(user) && !site.accounts.sendmail_user(user) && user != a.name {
+    if !is_alias && !site.accounts.sendmail_user(user) && user != a.name {
         report.push(
             file,
             a.line,
@@ -261,8 +291,8 @@ struct Components {
     size: Vec<usize>,
 }
 
-fn tarjan(edges: &[Vec<usize>]) -> Components {
-    let n = edges.len();
+fn tarjan(graph: &Graph) -> Components {
+    let n = graph.len();
     const NONE: usize = usize::MAX;
     let (mut idx, mut low, mut of) = (vec![NONE; n], vec![0; n], vec![NONE; n]);
     let mut on_stack = vec![false; n];
@@ -279,7 +309,7 @@ fn tarjan(edges: &[Vec<usize>]) -> Components {
         stack.push(root);
         on_stack[root] = true;
         while let Some(&mut (v, ref mut k)) = call.last_mut() {
-            if let Some(&w) = edges[v].get(*k) {
+            if let Some(&w) = graph.out(v).get(*k) {
                 *k += 1;
                 if idx[w] == NONE {
                     idx[w] = next;
@@ -354,7 +384,7 @@ fn loops(site: &Site, file: &str, aliases: &[Alias], comp: &Components, report: 
 fn depths(
     file: &str,
     aliases: &[Alias],
-    edges: &[Vec<usize>],
+    graph: &Graph,
     comp: &Components,
     report: &mut Report,
 ) {
@@ -375,14 +405,14 @@ fn depths(
                 call.pop();
                 continue;
             }
-            if let Some(&w) = edges[v].get(*k) {
+            if let Some(&w) = graph.out(v).get(*k) {
                 *k += 1;
                 if depth[w] == 0 {
                     call.push((w, 0));
                 }
                 continue;
             }
-            depth[v] = 1 + edges[v].iter().map(|&w| depth[w]).max().unwrap_or(0);
+            depth[v] = 1 + graph.out(v).iter().map(|&w| depth[w]).max().unwrap_or(0);
             call.pop();
         }
     }
@@ -408,8 +438,16 @@ fn depths(
 mod tests {
     use super::*;
 
-    fn edges_of(v: &[&[usize]]) -> Vec<Vec<usize>> {
-        v.iter().map(|e| e.to_vec()).collect()
+    fn edges_of(v: &[&[usize]]) -> Graph {
+        let mut g = Graph {
+            start: vec![0],
+            to: Vec::new(),
+        };
+        for e in v {
+            g.to.extend_from_slice(e);
+            g.start.push(g.to.len());
+        }
+        g
     }
 
     #[test]

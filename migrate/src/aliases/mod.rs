@@ -107,53 +107,49 @@ pub fn convert(site: &Site, file: &str, text: &[u8]) -> Result<Converted, Refuse
             }
         }
     }
-    let aliases = last_definitions(file, all, &mut report);
-    expand::analyse(site, file, &aliases, &mut report);
-    Ok(Converted {
-        file: file.to_string(),
-        aliases,
-        report,
-    })
-}
-
-/// sendmail 8.17 keeps the last definition of a name: the earlier ones
-/// are reported (naming the definition that replaced each) and dropped.
-/// Reported after the whole file is read; the report is ordered by line.
-fn last_definitions(file: &str, all: Vec<Alias>, report: &mut Report) -> Vec<Alias> {
-    // The next definition of each name, walking backwards.
-    let mut next: FxHashMap<&str, usize> = FxHashMap::default();
-    next.reserve(all.len());
-    let mut replaced_by = vec![usize::MAX; all.len()];
-    for (i, a) in all.iter().enumerate().rev() {
-        if let Some(later) = next.insert(a.name.as_str(), i) {
-            replaced_by[i] = later;
+    // sendmail 8.17 keeps the last definition of a name: the earlier ones
+    // are reported (naming the definition that replaced each) and
+    // dropped. The index of names to their last definition is what the
+    // analysis needs when there were no duplicates.
+    let mut replaced: Vec<(usize, usize)> = Vec::new();
+    let mut index: FxHashMap<&str, usize> = FxHashMap::default();
+    index.reserve(all.len());
+    for (i, a) in all.iter().enumerate() {
+        if let Some(earlier) = index.insert(a.name.as_str(), i) {
+            replaced.push((earlier, i));
         }
     }
-    drop(next);
-    if replaced_by.iter().all(|&r| r == usize::MAX) {
-        return all;
-    }
-    for (i, a) in all.iter().enumerate() {
-        if let Some(later) = all.get(replaced_by[i]) {
+    if replaced.is_empty() {
+        expand::analyse_indexed(site, file, &all, &index, &mut report);
+        drop(index);
+    } else {
+        drop(index);
+        replaced.sort_unstable();
+        let mut keep = vec![true; all.len()];
+        for &(earlier, later) in &replaced {
+            keep[earlier] = false;
             report.push(
                 file,
-                a.line,
-                format!("duplicate alias `{}`", a.name),
+                all[earlier].line,
+                format!("duplicate alias `{}`", all[earlier].name),
                 Action::NotConverted,
                 format!(
                     "sendmail 8.17 used the last definition (line {}); \
                      fastforward would have used this first one",
-                    later.line
+                    all[later].line
                 ),
                 false,
             );
         }
+        let mut keep = keep.into_iter();
+        all.retain(|_| keep.next().unwrap_or(true));
+        expand::analyse(site, file, &all, &mut report);
     }
-    all.into_iter()
-        .zip(replaced_by)
-        .filter(|(_, r)| *r == usize::MAX)
-        .map(|(a, _)| a)
-        .collect()
+    Ok(Converted {
+        file: file.to_string(),
+        aliases: all,
+        report,
+    })
 }
 
 fn head(s: &str) -> &str {
