@@ -74,53 +74,97 @@ pub fn aliases_lines<'a, L: Borrow<Logical<'a>>>(
     file: &str,
     lines: impl IntoIterator<Item = L>,
 ) -> Result<(), Refused> {
-    let (mut with_colon, mut without) = (0usize, None::<usize>);
-    let mut count_without = 0usize;
-    for l in lines {
-        let l = l.borrow();
-        if l.kind != crate::aliases::lines::Kind::Entry {
-            continue;
+    AliasesScan::of(file, lines).verdict(file)
+}
+
+/// What [`aliases_lines`] found in some lines; the scans of consecutive
+/// parts of a file [`merge`](AliasesScan::merge) into the scan of the
+/// whole.
+#[derive(Debug, Clone, Default)]
+pub struct AliasesScan {
+    /// The first line that alone refuses the file.
+    refused: Option<Refused>,
+    with_colon: usize,
+    count_without: usize,
+    /// The first entry without a colon.
+    without: Option<usize>,
+}
+
+impl AliasesScan {
+    pub fn of<'a, L: Borrow<Logical<'a>>>(
+        file: &str,
+        lines: impl IntoIterator<Item = L>,
+    ) -> AliasesScan {
+        let mut s = AliasesScan::default();
+        for l in lines {
+            let l = l.borrow();
+            if l.kind != crate::aliases::lines::Kind::Entry {
+                continue;
+            }
+            let t = l.text.trim_end_matches('\r');
+            if is_shell_alias(t) {
+                s.refused = Some(Refused::new(
+                    file,
+                    l.line,
+                    format!("`{t}` is a shell alias (NAME='command'), not a sendmail alias"),
+                ));
+                return s;
+            }
+            if memchr::memchr(b':', t.as_bytes()).is_some() {
+                s.with_colon += 1;
+                continue;
+            }
+            s.count_without += 1;
+            let key = t.split([' ', '\t']).next().unwrap_or("");
+            if key.contains('@') {
+                s.refused = Some(Refused::new(
+                    file,
+                    l.line,
+                    format!(
+                        "`{t}` is a virtusertable line (KEY VALUE with an address key), not a \
+                         sendmail alias; convert it as a virtusertable"
+                    ),
+                ));
+                return s;
+            }
+            s.without.get_or_insert(l.line);
         }
-        let t = l.text.trim_end_matches('\r');
-        if is_shell_alias(t) {
-            return Err(Refused::new(
-                file,
-                l.line,
-                format!("`{t}` is a shell alias (NAME='command'), not a sendmail alias"),
-            ));
-        }
-        if memchr::memchr(b':', t.as_bytes()).is_some() {
-            with_colon += 1;
-            continue;
-        }
-        count_without += 1;
-        let key = t.split([' ', '\t']).next().unwrap_or("");
-        if key.contains('@') {
-            return Err(Refused::new(
-                file,
-                l.line,
-                format!(
-                    "`{t}` is a virtusertable line (KEY VALUE with an address key), not a \
-                     sendmail alias; convert it as a virtusertable"
-                ),
-            ));
-        }
-        without.get_or_insert(l.line);
+        s
     }
-    if let Some(line) = without {
-        if count_without >= with_colon.max(1) {
-            return Err(Refused::new(
-                file,
-                line,
-                format!(
-                    "{count_without} of {} entries have no colon: this is not a sendmail aliases \
-                     file (a map source or a list?)",
-                    count_without + with_colon
-                ),
-            ));
+
+    /// This scan followed by the scan of the lines after it.
+    pub fn merge(self, later: AliasesScan) -> AliasesScan {
+        if self.refused.is_some() {
+            return self;
+        }
+        AliasesScan {
+            refused: later.refused,
+            with_colon: self.with_colon + later.with_colon,
+            count_without: self.count_without + later.count_without,
+            without: self.without.or(later.without),
         }
     }
-    Ok(())
+
+    pub fn verdict(self, file: &str) -> Result<(), Refused> {
+        if let Some(r) = self.refused {
+            return Err(r);
+        }
+        if let Some(line) = self.without {
+            if self.count_without >= self.with_colon.max(1) {
+                return Err(Refused::new(
+                    file,
+                    line,
+                    format!(
+                        "{} of {} entries have no colon: this is not a sendmail aliases \
+                         file (a map source or a list?)",
+                        self.count_without,
+                        self.count_without + self.with_colon
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Checks that a `.forward` file is a sendmail address list, not a mail

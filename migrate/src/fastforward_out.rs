@@ -17,7 +17,7 @@
 
 use std::path::Path;
 
-use crate::aliases::Converted;
+use crate::aliases::{Alias, Converted};
 use crate::cdbmake::CdbMake;
 use crate::report::{Action, Report};
 use crate::site::Site;
@@ -160,28 +160,48 @@ pub struct Output {
 }
 
 /// Builds both files; `qmail_too` says `.qmail` files are written as
-/// well (they take precedence, so file targets are handled there).
+/// well (they take precedence, so file targets are handled there). For a
+/// large table the source and the cdb are built at once.
 pub fn build(
     site: &Site,
     conv: &Converted,
     qmail_too: bool,
     report: &mut Report,
 ) -> std::io::Result<Output> {
+    let ((source, found), cdb) = if conv.aliases.len() >= PAR_ALIASES {
+        crate::par::join(
+            || source_text(site, conv, qmail_too),
+            || cdb_bytes(site, conv),
+        )
+    } else {
+        (source_text(site, conv, qmail_too), cdb_bytes(site, conv))
+    };
+    report.findings.extend(found.findings);
+    Ok(Output { source, cdb: cdb? })
+}
+
+/// From this many aliases on, [`build`] uses two threads.
+const PAR_ALIASES: usize = 8192;
+
+/// fastforward cannot deliver to files; `/dev/null` is a program here.
+fn has_file_target(a: &Alias) -> bool {
+    a.targets
+        .iter()
+        .any(|t| matches!(t, Target::File(p) if p != "/dev/null"))
+}
+
+/// The source text, and the findings about what it leaves out or changes.
+fn source_text(site: &Site, conv: &Converted, qmail_too: bool) -> (String, Report) {
     let file = conv.file.as_str();
-    let n = conv.aliases.len();
-    let mut source = String::with_capacity(n * 48 + 128);
+    let mut report = Report::default();
+    let mut source = String::with_capacity(conv.aliases.len() * 48 + 128);
     source.push_str("# Converted from ");
     source.push_str(file);
     source.push_str(" by migrate for fastforward; rebuild the cdb with newaliases.\n");
-    let mut cdb = CdbMake::with_capacity(n, n * 56);
     // Reused for every alias.
-    let (mut list, mut key, mut value) = (Vec::new(), Vec::new(), Vec::new());
-    let mut buf = String::new();
+    let mut list = Vec::new();
     for a in &conv.aliases {
-        if a.targets
-            .iter()
-            .any(|t| matches!(t, Target::File(p) if p != "/dev/null"))
-        {
+        if has_file_target(a) {
             let (action, why) = if qmail_too {
                 (
                     Action::Converted,
@@ -233,6 +253,26 @@ pub fn build(
             }
         }
         source.push('\n');
+    }
+    (source, report)
+}
+
+/// `aliases.cdb`: the same aliases as [`source_text`] writes.
+fn cdb_bytes(site: &Site, conv: &Converted) -> std::io::Result<Vec<u8>> {
+    let n = conv.aliases.len();
+    let mut cdb = CdbMake::with_capacity(n, n * 56);
+    // Reused for every alias.
+    let (mut list, mut key, mut value) = (Vec::new(), Vec::new(), Vec::new());
+    let mut buf = String::new();
+    for a in &conv.aliases {
+        if has_file_target(a) {
+            continue;
+        }
+        list.clear();
+        list.extend(a.targets.iter().filter_map(instr));
+        if list.is_empty() {
+            continue;
+        }
         if let Some(list_name) = a.name.strip_prefix("owner-") {
             key.clear();
             key.push(b'?');
@@ -248,8 +288,7 @@ pub fn build(
         cdb_value(site, &list, &mut value, &mut buf);
         cdb.add(&key, &value).map_err(too_big)?;
     }
-    let cdb = cdb.finish().map_err(too_big)?;
-    Ok(Output { source, cdb })
+    cdb.finish().map_err(too_big)
 }
 
 fn too_big(e: crate::cdbmake::TooBig) -> std::io::Error {

@@ -11,7 +11,8 @@
 //!   (built in memory by [`cdbmake`], byte for byte as newaliases does).
 //! * [`report`] is the one model of what the user is told; [`write`]
 //!   writes atomically, refuses to overwrite, and shows dry-run diffs.
-//! * [`site`] holds what the conversion knows about the host.
+//! * [`site`] holds what the conversion knows about the host; [`par`]
+//!   runs the halves of a large aliases file at once.
 //! * [`verify`] replays every address through the old sendmail (real or
 //!   modelled) and the new qmail configuration and compares deliveries;
 //!   [`queue`] imports an undrained sendmail queue into the MTA's queue.
@@ -35,6 +36,7 @@ pub mod fastforward_out;
 pub mod forward;
 pub mod host;
 pub mod include;
+pub mod par;
 pub mod qmail_out;
 pub mod queue;
 pub mod report;

@@ -8,7 +8,8 @@
 //! * local targets that are neither aliases nor accounts (User unknown).
 //!
 //! Loops are found with an iterative Tarjan SCC and depths with one
-//! memoised pass, so 100,000 aliases stay linear.
+//! memoised pass, so 100,000 aliases stay linear; the per-alias pass runs
+//! in two halves at once for a large table.
 
 use rustc_hash::FxHashMap as HashMap;
 
@@ -35,15 +36,22 @@ pub fn name_index(aliases: &[Alias]) -> HashMap<&str, usize> {
 
 /// Adds the table-wide findings for `aliases` to `report`.
 pub fn analyse(site: &Site, file: &str, aliases: &[Alias], report: &mut Report) {
-    analyse_indexed(site, file, aliases, &name_index(aliases), report);
+    let parallel = aliases.len() >= PAR_ALIASES;
+    analyse_indexed(site, file, aliases, &name_index(aliases), parallel, report);
 }
 
-/// [`analyse`] with the [`name_index`] of `aliases` already built.
+/// From this many aliases on, [`analyse`] looks at each alias's names in
+/// two halves at once.
+const PAR_ALIASES: usize = 8192;
+
+/// [`analyse`] with the [`name_index`] of `aliases` already built;
+/// `parallel` splits the per-alias pass in two (same findings).
 pub fn analyse_indexed(
     site: &Site,
     file: &str,
     aliases: &[Alias],
     index: &HashMap<&str, usize>,
+    parallel: bool,
     report: &mut Report,
 ) {
     let Some(first) = aliases.iter().map(|a| a.line).min() else {
@@ -58,18 +66,49 @@ pub fn analyse_indexed(
          qmail 1.03 has no equivalent (its extension separator is `-`)",
         false,
     );
-    // One lookup per local target: for its finding and for the graph.
+    let n = aliases.len();
+    let graph = if parallel && n >= 2 {
+        let ((a, ra), (b, rb)) = crate::par::join(
+            || names(site, file, aliases, 0..n / 2, index),
+            || names(site, file, aliases, n / 2..n, index),
+        );
+        report.findings.extend(ra.findings);
+        report.findings.extend(rb.findings);
+        a.then(b)
+    } else {
+        let (g, r) = names(site, file, aliases, 0..n, index);
+        report.findings.extend(r.findings);
+        g
+    };
+    let comp = tarjan(&graph);
+    loops(site, file, aliases, &comp, report);
+    depths(file, aliases, &graph, &comp, report);
+    duplicates(file, aliases, index, &graph, &comp, report);
+}
+
+/// The findings about the names of `aliases[range]` and what they point
+/// to (routing, local targets), and their part of the alias graph. One
+/// lookup per local target serves both.
+fn names(
+    site: &Site,
+    file: &str,
+    aliases: &[Alias],
+    range: std::ops::Range<usize>,
+    index: &HashMap<&str, usize>,
+) -> (Graph, Report) {
+    let mut report = Report::default();
     let mut graph = Graph {
-        start: Vec::with_capacity(aliases.len() + 1),
+        start: Vec::with_capacity(range.len() + 1),
         to: Vec::new(),
     };
     graph.start.push(0);
-    for (i, a) in aliases.iter().enumerate() {
-        routing(site, file, a, report);
+    for i in range {
+        let a = &aliases[i];
+        routing(site, file, a, &mut report);
         for t in &a.targets {
             if let Target::Local { user, backslash } = t {
                 let j = index.get(user.as_str()).copied();
-                local_target(site, file, a, user, *backslash, j.is_some(), report);
+                local_target(site, file, a, user, *backslash, j.is_some(), &mut report);
                 if let Some(j) = j.filter(|&j| !backslash && j != i) {
                     graph.to.push(j);
                 }
@@ -77,10 +116,7 @@ pub fn analyse_indexed(
         }
         graph.start.push(graph.to.len());
     }
-    let comp = tarjan(&graph);
-    loops(site, file, aliases, &comp, report);
-    depths(file, aliases, &graph, &comp, report);
-    duplicates(file, aliases, index, &graph, &comp, report);
+    (graph, report)
 }
 
 /// The alias graph: the aliases alias `v` names, in target order, are
@@ -91,6 +127,15 @@ struct Graph {
 }
 
 impl Graph {
+    /// This graph's nodes followed by `later`'s.
+    fn then(mut self, later: Graph) -> Graph {
+        let base = self.to.len();
+        self.start
+            .extend(later.start.iter().skip(1).map(|&e| base + e));
+        self.to.extend(later.to);
+        self
+    }
+
     fn len(&self) -> usize {
         self.start.len() - 1
     }

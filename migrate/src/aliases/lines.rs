@@ -61,10 +61,16 @@ pub struct LogicalLines<'a> {
 
 impl<'a> LogicalLines<'a> {
     pub fn new(text: &'a str) -> LogicalLines<'a> {
+        LogicalLines::starting_at(text, 1)
+    }
+
+    /// The lines of `text` numbered from `first` (a later part of a
+    /// file, cut where [`crate::par::split_lines`] cuts).
+    pub fn starting_at(text: &'a str, first: usize) -> LogicalLines<'a> {
         let mut l = LogicalLines {
             text,
             next: None,
-            line: 0,
+            line: first.saturating_sub(1),
         };
         l.next = l.physical(0);
         l

@@ -3,9 +3,11 @@
 //!
 //! Steps: [`lines`] joins physical lines (spec §1.1), [`entry`] parses the
 //! name (§1.2), [`crate::target`] the right-hand side (§1.3),
-//! [`crate::include`] inlines `:include:` lists, and [`expand`] looks at
-//! the alias graph as a whole (§1.4: loops, depth, self references, names
-//! a real account takes first). Everything is linear in the input.
+//! [`crate::include`] inlines `:include:` lists (the `read` module runs
+//! these over a part of the file), and [`expand`] looks at the alias graph
+//! as a whole (§1.4: loops, depth, self references, names a real account
+//! takes first). Everything is linear in the input; a large file is read
+//! in two halves at once.
 //!
 //! Observed semantics, not intent (spec §3.4): entries sendmail dropped
 //! (too long, non-local name, stray indented line, a duplicate that lost,
@@ -14,14 +16,15 @@
 pub mod entry;
 pub mod expand;
 pub mod lines;
+mod read;
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
 use crate::detect::{self, Refused};
-use crate::include;
+use crate::par;
 use crate::report::{Action, Report};
 use crate::site::Site;
-use crate::target::{Commas, PieceRef, Target};
+use crate::target::Target;
 
 /// sendmail's answer when a target cannot be delivered; reused verbatim in
 /// the `bouncesaying` line that replaces an `error:` target.
@@ -56,61 +59,55 @@ impl Converted {
 }
 
 /// Reads aliases `text` (from `file`, used in messages) for `site`.
+///
+/// A large file is read in two halves at once ([`crate::par`]); the
+/// result is the same as reading it in one piece.
 pub fn convert(site: &Site, file: &str, text: &[u8]) -> Result<Converted, Refused> {
+    convert_split(site, file, text, par::MIN_SPLIT)
+}
+
+/// [`convert`], splitting files of at least `min_split` bytes.
+fn convert_split(
+    site: &Site,
+    file: &str,
+    text: &[u8],
+    min_split: usize,
+) -> Result<Converted, Refused> {
     let text = detect::utf8(file, text)?;
+    let halves = par::split_lines(text, min_split).map(|p| {
+        let before = memchr::memchr_iter(b'\n', &text.as_bytes()[..p]).count();
+        (&text[..p], &text[p..], before + 1)
+    });
     // Two passes over the lines, none of them kept: refuse first, then
     // convert.
-    detect::aliases_lines(file, lines::LogicalLines::new(text))?;
-    let mut report = Report::default();
-    // About one entry per 36 bytes in a typical file.
-    let mut all: Vec<Alias> = Vec::with_capacity(text.len() / 36 + 16);
-    // Reused for every entry.
-    let mut scratch = Scratch::default();
-    for l in lines::LogicalLines::new(text) {
-        match l.kind {
-            lines::Kind::Comment if l.joined > 0 => report.push(
-                file,
-                l.line + 1,
-                "indented line after a `#` comment",
-                Action::NotConverted,
-                "sendmail joined it to the comment line and ignored it (fastforward does the same)",
-                false,
-            ),
-            lines::Kind::Comment => {}
-            lines::Kind::StrayIndent => report.push(
-                file,
-                l.line,
-                format!("`{}`", l.text.trim()),
-                Action::NotConverted,
-                "sendmail skipped it (554 5.3.5 Non-continuation line starts with space): \
-                 an empty line ended the entry before it",
-                false,
-            ),
-            lines::Kind::TooLong => report.push(
-                file,
-                l.line,
-                format!("entry `{}`", head(&l.text)),
-                Action::NotConverted,
-                format!(
-                    "sendmail dropped it (554 5.3.0 alias line too long: {} bytes, limit {}), \
-                     so the alias did not exist",
-                    l.text.len(),
-                    lines::BUFSIZ - 1
-                ),
-                false,
-            ),
-            lines::Kind::Entry => {
-                if let Some(a) = read_entry(site, file, l.line, &l.text, &mut report, &mut scratch)
-                {
-                    all.push(a);
-                }
-            }
+    let scan = |t, first| detect::AliasesScan::of(file, lines::LogicalLines::starting_at(t, first));
+    match halves {
+        None => scan(text, 1),
+        Some((a, b, first_b)) => {
+            let (sa, sb) = par::join(|| scan(a, 1), || scan(b, first_b));
+            sa.merge(sb)
         }
     }
+    .verdict(file)?;
+    // About one entry per 36 bytes in a typical file.
+    let capacity = text.len() / 36 + 16;
+    let (mut all, mut report) = match halves {
+        None => read::part(site, file, text, 1, capacity),
+        Some((a, b, first_b)) => {
+            let ((mut all, mut report), (rest, later)) = par::join(
+                || read::part(site, file, a, 1, capacity),
+                || read::part(site, file, b, first_b, capacity / 2),
+            );
+            all.extend(rest);
+            report.findings.extend(later.findings);
+            (all, report)
+        }
+    };
     // sendmail 8.17 keeps the last definition of a name: the earlier ones
     // are reported (naming the definition that replaced each) and
     // dropped. The index of names to their last definition is what the
     // analysis needs when there were no duplicates.
+    let parallel = halves.is_some();
     let mut replaced: Vec<(usize, usize)> = Vec::new();
     let mut index: FxHashMap<&str, usize> = FxHashMap::default();
     index.reserve(all.len());
@@ -120,7 +117,7 @@ pub fn convert(site: &Site, file: &str, text: &[u8]) -> Result<Converted, Refuse
         }
     }
     if replaced.is_empty() {
-        expand::analyse_indexed(site, file, &all, &index, &mut report);
+        expand::analyse_indexed(site, file, &all, &index, parallel, &mut report);
         drop(index);
     } else {
         drop(index);
@@ -143,286 +140,14 @@ pub fn convert(site: &Site, file: &str, text: &[u8]) -> Result<Converted, Refuse
         }
         let mut keep = keep.into_iter();
         all.retain(|_| keep.next().unwrap_or(true));
-        expand::analyse(site, file, &all, &mut report);
+        let index = expand::name_index(&all);
+        expand::analyse_indexed(site, file, &all, &index, parallel, &mut report);
     }
     Ok(Converted {
         file: file.to_string(),
         aliases: all,
         report,
     })
-}
-
-fn head(s: &str) -> &str {
-    let end = s.find(':').unwrap_or(s.len()).min(40);
-    let mut end = end;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
-
-/// Buffers [`read_entry`] reuses from one entry to the next.
-#[derive(Default)]
-struct Scratch {
-    /// The targets of one piece.
-    got: Vec<Target>,
-    /// The entry's targets so far (copied out at their exact size).
-    targets: Vec<Target>,
-}
-
-fn read_entry(
-    site: &Site,
-    file: &str,
-    line: usize,
-    text: &str,
-    report: &mut Report,
-    scratch: &mut Scratch,
-) -> Option<Alias> {
-    let e = match entry::parse(site, text) {
-        Ok(e) => e,
-        Err(skip) => {
-            let extra = match skip {
-                entry::Skip::MissingColon => "; fastforward would have made it an alias",
-                entry::Skip::NonLocal(_) => "; fastforward would have made it a per-domain alias",
-                _ => "",
-            };
-            report.push(
-                file,
-                line,
-                format!("entry `{}`", head(text)),
-                Action::NotConverted,
-                format!("sendmail skipped it ({}){extra}", skip.message()),
-                false,
-            );
-            return None;
-        }
-    };
-    if let Some(d) = &e.lhs_domain {
-        report.push(
-            file,
-            line,
-            format!("`{}@{d}`", e.name),
-            Action::Converted,
-            "sendmail ignores a local domain on the left-hand side: the alias applies to \
-             every local domain, and so does the converted one",
-            false,
-        );
-    }
-    let Scratch { got, targets } = scratch;
-    targets.clear();
-    // Most lists are short: a set only once one is long, so a 10,000-name
-    // list stays linear and a one-name alias costs no set.
-    let mut seen: Option<FxHashSet<Target>> = None;
-    for piece in Commas::new(e.rhs) {
-        let p = crate::target::parse_piece_ref(site, piece);
-        got.clear();
-        resolve(site, file, line, &e.name, p, report, got);
-        for t in got.drain(..) {
-            let new = match &mut seen {
-                Some(set) => set.insert(t.clone()),
-                None => !targets.contains(&t),
-            };
-            if new {
-                targets.push(t);
-                if seen.is_none() && targets.len() > 16 {
-                    seen = Some(targets.iter().cloned().collect());
-                }
-            }
-        }
-    }
-    Some(Alias {
-        name: e.name,
-        line,
-        targets: targets.drain(..).collect(),
-        raw_rhs: e.rhs.trim().to_string(),
-    })
-}
-
-/// One parsed piece → the targets it contributes (into `out`), with
-/// findings.
-fn resolve(
-    site: &Site,
-    file: &str,
-    line: usize,
-    name: &str,
-    p: PieceRef<'_>,
-    report: &mut Report,
-    out: &mut Vec<Target>,
-) {
-    // The piece as the report shows it; built only for a finding.
-    let shown = || format!("`{}`", p.piece.replace(['\t', '\r'], " "));
-    match p.result {
-        Err(b) if p.error_label => {
-            report.push(
-                file,
-                line,
-                shown(),
-                Action::ConvertedWithChange,
-                format!(
-                    "`error:` is not the error mailer in an aliases file: sendmail bounced with \
-                     {} and lost the custom text; converted to `bouncesaying` with qmail's \
-                     wording",
-                    b.why
-                ),
-                false,
-            );
-            out.push(Target::Program(format!("bouncesaying '{USER_UNKNOWN}'")));
-        }
-        Err(b) => {
-            report.push(
-                file,
-                line,
-                shown(),
-                Action::NotConverted,
-                format!(
-                    "sendmail bounced this address ({}); fastforward would have split it into \
-                     other recipients",
-                    b.why
-                ),
-                true,
-            );
-        }
-        Ok(t) => {
-            if p.error_label {
-                report.push(
-                    file,
-                    line,
-                    shown(),
-                    Action::Converted,
-                    "`error:` is an RFC 822 group label here: sendmail delivered to the address \
-                     after it, and so does the conversion",
-                    false,
-                );
-            }
-            target_findings(site, file, line, name, p.piece, &shown, t, report, out)
-        }
-    }
-}
-
-/// [`crate::target::blank_substituted`] of the piece as the report shows
-/// it (tabs and CRs as spaces, framing backticks trimmed), without
-/// building that string for every program.
-fn shown_blank_substituted(piece: &str) -> bool {
-    const BLANKS: [char; 4] = [' ', '\t', '\r', '\n'];
-    // Tabs and CRs shown as spaces: a CR counts as a blank inside.
-    match piece
-        .trim_matches('`')
-        .trim_matches(BLANKS)
-        .strip_prefix('|')
-    {
-        Some(cmd) => {
-            let cmd = cmd.trim_matches(BLANKS);
-            !cmd.starts_with('"') && cmd.contains([' ', '\t', '\r'])
-        }
-        None => false,
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn target_findings(
-    site: &Site,
-    file: &str,
-    line: usize,
-    name: &str,
-    piece: &str,
-    shown: &dyn Fn() -> String,
-    t: Target,
-    report: &mut Report,
-    out: &mut Vec<Target>,
-) {
-    match &t {
-        Target::Include(path) => {
-            let mut stack = Vec::new();
-            match include::expand(site, path, report, &mut stack) {
-                Ok(list) => {
-                    report.push(
-                        file,
-                        line,
-                        shown(),
-                        Action::ConvertedWithChange,
-                        format!(
-                            "sendmail read the list at delivery time; its {} target(s) were \
-                             copied in now (re-run migrate after editing {path})",
-                            list.len()
-                        ),
-                        false,
-                    );
-                    out.extend(list);
-                }
-                Err(e) => include::report_include_error(report, file, line, path, &e),
-            }
-            return;
-        }
-        Target::Program(cmd) if shown_blank_substituted(piece) => {
-            report.push(
-                file,
-                line,
-                shown(),
-                Action::ConvertedWithChange,
-                format!(
-                    "unquoted program: sendmail replaced the blanks with `.` and ran `{cmd}`; \
-                     converted as sendmail ran it, quote it to pass arguments"
-                ),
-                true,
-            );
-        }
-        Target::Program(cmd) if cmd.contains("exit 67") => {
-            report.push(
-                file,
-                line,
-                shown(),
-                Action::ConvertedWithChange,
-                "sendmail treated exit code 67 (EX_NOUSER) as a permanent failure; qmail treats \
-                 it as temporary and retries until queuelifetime",
-                true,
-            );
-        }
-        Target::Local { user, backslash } if user == name && !backslash => {
-            let visible = site
-                .accounts
-                .qmail_owner(user)
-                .is_some_and(|(_, ext)| ext.is_none());
-            if !visible {
-                report.push(
-                    file,
-                    line,
-                    shown(),
-                    Action::NotConverted,
-                    "the alias names itself and no account qmail accepts has that name: \
-                     sendmail bounced it (User unknown), qmail would loop it back to this alias",
-                    true,
-                );
-                return;
-            }
-        }
-        Target::Local { user, backslash } if memchr::memchr(b'+', user.as_bytes()).is_some() => {
-            // sendmail's ruleset 5: `user+detail` reaches account `user`
-            // with $h = detail (§5 #44); qmail has no `+` (F31).
-            if let Some((base, _)) = user.split_once('+') {
-                if site.accounts.sendmail_user(base) && !site.accounts.sendmail_user(user) {
-                    report.push(
-                        file,
-                        line,
-                        shown(),
-                        Action::ConvertedWithChange,
-                        format!(
-                            "sendmail delivered `{user}` to the mailbox of `{base}` with the detail \
-                             as $h; qmail 1.03 has no `+` addressing, so it goes to `{base}` and \
-                             the detail is lost"
-                        ),
-                        false,
-                    );
-                    out.push(Target::Local {
-                        user: base.to_string(),
-                        backslash: *backslash,
-                    });
-                    return;
-                }
-            }
-        }
-        _ => {}
-    }
-    out.push(t);
 }
 
 #[cfg(test)]
@@ -439,31 +164,6 @@ mod tests {
         Target::Local {
             user: u.into(),
             backslash: false,
-        }
-    }
-
-    #[test]
-    fn blank_substitution_is_judged_on_the_shown_piece() {
-        for piece in [
-            "|prog x",
-            "|prog\rx",
-            "|prog\tx",
-            "| prog",
-            "|\"prog x\"",
-            "`|prog x`",
-            "``",
-            "|prog x`",
-            "\"|prog x\"",
-            "x <|prog a>",
-            "|x (c)",
-            "bob",
-        ] {
-            let shown = format!("`{}`", piece.replace(['\t', '\r'], " "));
-            assert_eq!(
-                shown_blank_substituted(piece),
-                crate::target::blank_substituted(shown.trim_matches('`')),
-                "{piece:?}"
-            );
         }
     }
 
