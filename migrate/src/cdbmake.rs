@@ -25,8 +25,8 @@ pub struct TooBig;
 /// A database being built; [`CdbMake::finish`] returns its bytes.
 pub struct CdbMake {
     out: Vec<u8>,
-    /// (hash, record position) per record, in insertion order.
-    entries: Vec<(u32, u32)>,
+    /// (hash, record position) per record, by table, in insertion order.
+    tables: Vec<Vec<(u32, u32)>>,
 }
 
 impl Default for CdbMake {
@@ -43,7 +43,9 @@ impl CdbMake {
         out.resize(2048, 0);
         CdbMake {
             out,
-            entries: Vec::with_capacity(records),
+            tables: (0..256)
+                .map(|_| Vec::with_capacity(records / 256))
+                .collect(),
         }
     }
 
@@ -61,33 +63,17 @@ impl CdbMake {
         self.out.extend_from_slice(key);
         self.out.extend_from_slice(data);
         self.pos()?;
-        self.entries.push((hash(key), pos));
+        let h = hash(key);
+        self.tables[(h & 0xff) as usize].push((h, pos));
         Ok(())
     }
 
     /// Writes the hash tables and the header; the finished file.
     pub fn finish(self) -> Result<Vec<u8>, TooBig> {
-        let CdbMake { mut out, entries } = self;
-        // Records grouped by table, insertion order kept within a table.
-        let mut start = [0usize; 257];
-        for &(h, _) in &entries {
-            start[(h & 0xff) as usize + 1] += 1;
-        }
-        for i in 0..256 {
-            start[i + 1] += start[i];
-        }
-        let mut fill = start;
-        let mut split = vec![(0u32, 0u32); entries.len()];
-        for &e in &entries {
-            let t = (e.0 & 0xff) as usize;
-            split[fill[t]] = e;
-            fill[t] += 1;
-        }
-        let slots_total = 2 * entries.len();
-        out.reserve(slots_total * 8);
+        let CdbMake { mut out, tables } = self;
+        out.reserve(tables.iter().map(|t| t.len() * 16).sum());
         let mut table: Vec<(u32, u32)> = Vec::new();
-        for i in 0..256 {
-            let group = &split[start[i]..start[i + 1]];
+        for (i, group) in tables.iter().enumerate() {
             let len = group.len() * 2;
             let pos = u32::try_from(out.len()).map_err(|_| TooBig)?;
             let slots = u32::try_from(len).map_err(|_| TooBig)?;

@@ -53,9 +53,10 @@ pub fn line(site: &Site, t: &Target) -> Result<String, &'static str> {
 }
 
 /// sendmail's envelope sender for list `X` with owner alias `o` (§1.4):
-/// the owner's text when it is one plain address, else `owner-X`.
-pub fn sendmail_owner_sender(owner: &Alias) -> String {
-    let raw = owner.raw_rhs.trim();
+/// the owner's text (`raw_rhs`, see [`Converted::raw_rhs`]) when it is one
+/// plain address, else `owner-X`.
+pub fn sendmail_owner_sender(owner: &Alias, raw_rhs: &str) -> String {
+    let raw = raw_rhs.trim();
     if raw.contains([',', ':', '/', '|', '"']) {
         owner.name.clone()
     } else {
@@ -142,7 +143,7 @@ pub fn files(
         let Some(list) = a.name.strip_prefix("owner-").filter(|l| names.contains(l)) else {
             continue;
         };
-        let sender = sendmail_owner_sender(a);
+        let sender = sendmail_owner_sender(a, conv.raw_rhs(a));
         match form {
             OwnerForm::Suffix if names.contains(format!("{list}-owner").as_str()) => {}
             OwnerForm::Suffix => {

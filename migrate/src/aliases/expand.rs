@@ -68,17 +68,19 @@ pub fn analyse_indexed(
     );
     let n = aliases.len();
     let graph = if parallel && n >= 2 {
-        let ((a, ra), (b, rb)) = crate::par::join(
-            || names(site, file, aliases, 0..n / 2, index),
-            || names(site, file, aliases, n / 2..n, index),
+        // The first half on this thread, straight into `report`.
+        let ((b, rb), a) = crate::par::join(
+            || {
+                let mut later = Report::default();
+                let g = names(site, file, aliases, n / 2..n, index, &mut later);
+                (g, later)
+            },
+            || names(site, file, aliases, 0..n / 2, index, report),
         );
-        report.findings.extend(ra.findings);
         report.findings.extend(rb.findings);
         a.then(b)
     } else {
-        let (g, r) = names(site, file, aliases, 0..n, index);
-        report.findings.extend(r.findings);
-        g
+        names(site, file, aliases, 0..n, index, report)
     };
     let comp = tarjan(&graph);
     loops(site, file, aliases, &comp, report);
@@ -95,8 +97,8 @@ fn names(
     aliases: &[Alias],
     range: std::ops::Range<usize>,
     index: &HashMap<&str, usize>,
-) -> (Graph, Report) {
-    let mut report = Report::default();
+    report: &mut Report,
+) -> Graph {
     let mut graph = Graph {
         start: Vec::with_capacity(range.len() + 1),
         to: Vec::new(),
@@ -104,11 +106,11 @@ fn names(
     graph.start.push(0);
     for i in range {
         let a = &aliases[i];
-        routing(site, file, a, &mut report);
+        routing(site, file, a, report);
         for t in &a.targets {
             if let Target::Local { user, backslash } = t {
                 let j = index.get(user.as_str()).copied();
-                local_target(site, file, a, user, *backslash, j.is_some(), &mut report);
+                local_target(site, file, a, user, *backslash, j.is_some(), report);
                 if let Some(j) = j.filter(|&j| !backslash && j != i) {
                     graph.to.push(j);
                 }
@@ -116,7 +118,7 @@ fn names(
         }
         graph.start.push(graph.to.len());
     }
-    (graph, report)
+    graph
 }
 
 /// The alias graph: the aliases alias `v` names, in target order, are
@@ -169,7 +171,7 @@ fn leaves(
     if let Some(m) = &memo[i] {
         return m.clone();
     }
-    if depth > MAX_ALIAS_RECURSION || comp.size[comp.of[i]] > 1 {
+    if depth > MAX_ALIAS_RECURSION || comp.cyclic[i] {
         return None;
     }
     let mut out = Vec::new();
@@ -212,7 +214,7 @@ fn duplicates(
     for (i, a) in aliases.iter().enumerate() {
         // The graph's edges of `i` are its targets that are other aliases.
         let lists = graph.out(i).len();
-        if a.targets.len() < 2 || lists == 0 || comp.size[comp.of[i]] > 1 {
+        if a.targets.len() < 2 || lists == 0 || comp.cyclic[i] {
             continue;
         }
         if memo.is_empty() {
@@ -329,19 +331,22 @@ fn local_target(
     }
 }
 
-/// Strongly connected components; returns the component id of each node
-/// and, per component, its size.
+/// The loops of the graph: which aliases are in one, and each loop's
+/// members in ascending order.
 struct Components {
-    of: Vec<usize>,
-    size: Vec<usize>,
+    cyclic: Vec<bool>,
+    loops: Vec<Vec<usize>>,
 }
 
+/// Strongly connected components (iterative Tarjan); only those of more
+/// than one alias are kept.
 fn tarjan(graph: &Graph) -> Components {
     let n = graph.len();
     const NONE: usize = usize::MAX;
-    let (mut idx, mut low, mut of) = (vec![NONE; n], vec![0; n], vec![NONE; n]);
+    let (mut idx, mut low) = (vec![NONE; n], vec![0; n]);
     let mut on_stack = vec![false; n];
-    let (mut stack, mut size, mut next) = (Vec::new(), Vec::new(), 0);
+    let mut cyclic = vec![false; n];
+    let (mut stack, mut loops, mut next) = (Vec::new(), Vec::new(), 0);
     let mut call: Vec<(usize, usize)> = Vec::new();
     for root in 0..n {
         if idx[root] != NONE {
@@ -372,34 +377,35 @@ fn tarjan(graph: &Graph) -> Components {
             if let Some(&(u, _)) = call.last() {
                 low[u] = low[u].min(low[v]);
             }
-            if low[v] == idx[v] {
-                let id = size.len();
-                let mut count = 0;
+            if low[v] == idx[v] && stack.last() == Some(&v) {
+                // A component of one alias (there are no self edges).
+                stack.pop();
+                on_stack[v] = false;
+            } else if low[v] == idx[v] {
+                let mut members = Vec::new();
                 while let Some(w) = stack.pop() {
                     on_stack[w] = false;
-                    of[w] = id;
-                    count += 1;
+                    members.push(w);
                     if w == v {
                         break;
                     }
                 }
-                size.push(count);
+                if members.len() > 1 {
+                    members.sort_unstable();
+                    for &m in &members {
+                        cyclic[m] = true;
+                    }
+                    loops.push(members);
+                }
             }
         }
     }
-    Components { of, size }
+    loops.sort();
+    Components { cyclic, loops }
 }
 
 fn loops(site: &Site, file: &str, aliases: &[Alias], comp: &Components, report: &mut Report) {
-    let mut members: HashMap<usize, Vec<usize>> = HashMap::default();
-    for (i, &c) in comp.of.iter().enumerate() {
-        if comp.size[c] > 1 {
-            members.entry(c).or_default().push(i);
-        }
-    }
-    let mut groups: Vec<Vec<usize>> = members.into_values().collect();
-    groups.sort();
-    for g in groups {
+    for g in &comp.loops {
         // self_reference(): a member that is a real user breaks the loop
         // there and gets the mail (spec §1.4).
         if g.iter()
@@ -408,7 +414,7 @@ fn loops(site: &Site, file: &str, aliases: &[Alias], comp: &Components, report: 
             continue;
         }
         let names: Vec<&str> = g.iter().map(|&i| aliases[i].name.as_str()).collect();
-        for &i in &g {
+        for &i in g {
             report.push(
                 file,
                 aliases[i].line,
@@ -437,7 +443,7 @@ fn depths(
     // members of loops are left at 1 (reported as loops).
     let n = aliases.len();
     let mut depth = vec![0usize; n];
-    let cyclic = |i: usize| comp.size[comp.of[i]] > 1;
+    let cyclic = |i: usize| comp.cyclic[i];
     let mut call: Vec<(usize, usize)> = Vec::new();
     for root in 0..n {
         if depth[root] != 0 {
@@ -498,9 +504,9 @@ mod tests {
     #[test]
     fn tarjan_finds_cycles_only() {
         let c = tarjan(&edges_of(&[&[1], &[0], &[3], &[]]));
-        assert_eq!(c.of[0], c.of[1]);
-        assert_eq!(c.size[c.of[0]], 2);
-        assert_eq!(c.size[c.of[2]], 1);
-        assert_ne!(c.of[2], c.of[3]);
+        assert_eq!(c.cyclic, vec![true, true, false, false]);
+        assert_eq!(c.loops, vec![vec![0, 1]]);
+        let c = tarjan(&edges_of(&[&[4], &[2], &[3], &[1], &[], &[0]]));
+        assert_eq!(c.loops, vec![vec![1, 2, 3]]);
     }
 }

@@ -13,6 +13,8 @@
 //! (too long, non-local name, stray indented line, a duplicate that lost,
 //! no colon, no value) are reported and left out, never switched on.
 
+use std::ops::Range;
+
 pub mod entry;
 pub mod expand;
 pub mod lines;
@@ -39,8 +41,8 @@ pub struct Alias {
     pub line: usize,
     /// Targets in order, includes inlined, duplicates removed.
     pub targets: Vec<Target>,
-    /// The right-hand side as written (sendmail's owner rule reads it).
-    pub raw_rhs: String,
+    /// Where [`Converted::raw_rhs`] finds the right-hand side as written.
+    rhs: Range<usize>,
 }
 
 /// The result of reading one aliases file.
@@ -49,12 +51,21 @@ pub struct Converted {
     pub file: String,
     pub aliases: Vec<Alias>,
     pub report: Report,
+    /// Every alias's right-hand side, one after the other (one string,
+    /// not 100,000).
+    rhs_text: String,
 }
 
 impl Converted {
     /// The alias called `name`, if sendmail had it.
     pub fn get(&self, name: &str) -> Option<&Alias> {
         self.aliases.iter().find(|a| a.name == name)
+    }
+
+    /// The right-hand side of `a` (one of this file's aliases) as written,
+    /// trimmed; sendmail's owner rule and the verifier read it.
+    pub fn raw_rhs(&self, a: &Alias) -> &str {
+        self.rhs_text.get(a.rhs.clone()).unwrap_or("")
     }
 }
 
@@ -91,16 +102,18 @@ fn convert_split(
     .verdict(file)?;
     // About one entry per 36 bytes in a typical file.
     let capacity = text.len() / 36 + 16;
-    let (mut all, mut report) = match halves {
+    let read::Part {
+        aliases: mut all,
+        mut report,
+        rhs_text,
+    } = match halves {
         None => read::part(site, file, text, 1, capacity),
         Some((a, b, first_b)) => {
-            let ((mut all, mut report), (rest, later)) = par::join(
+            let (first, later) = par::join(
                 || read::part(site, file, a, 1, capacity),
                 || read::part(site, file, b, first_b, capacity / 2),
             );
-            all.extend(rest);
-            report.findings.extend(later.findings);
-            (all, report)
+            first.then(later)
         }
     };
     // sendmail 8.17 keeps the last definition of a name: the earlier ones
@@ -147,6 +160,7 @@ fn convert_split(
         file: file.to_string(),
         aliases: all,
         report,
+        rhs_text,
     })
 }
 

@@ -12,17 +12,34 @@ use crate::report::{Action, Report};
 use crate::site::Site;
 use crate::target::{Commas, PieceRef, Target};
 
+/// What one part of a file holds.
+pub(super) struct Part {
+    pub aliases: Vec<Alias>,
+    pub report: Report,
+    /// The aliases' right-hand sides, which their `rhs` ranges point into.
+    pub rhs_text: String,
+}
+
+impl Part {
+    /// This part followed by the part of the file after it.
+    pub fn then(mut self, later: Part) -> Part {
+        let base = self.rhs_text.len();
+        self.rhs_text.push_str(&later.rhs_text);
+        self.aliases.extend(later.aliases.into_iter().map(|mut a| {
+            a.rhs = a.rhs.start + base..a.rhs.end + base;
+            a
+        }));
+        self.report.findings.extend(later.report.findings);
+        self
+    }
+}
+
 /// The aliases and findings of `text`, whose first line is line `first`
 /// of `file`; `capacity` is the expected number of entries.
-pub(super) fn part(
-    site: &Site,
-    file: &str,
-    text: &str,
-    first: usize,
-    capacity: usize,
-) -> (Vec<Alias>, Report) {
+pub(super) fn part(site: &Site, file: &str, text: &str, first: usize, capacity: usize) -> Part {
     let mut report = Report::default();
     let mut all: Vec<Alias> = Vec::with_capacity(capacity);
+    let mut rhs_text = String::with_capacity(text.len() / 2);
     // Reused for every entry.
     let mut scratch = Scratch::default();
     for l in lines::LogicalLines::starting_at(text, first) {
@@ -59,14 +76,23 @@ pub(super) fn part(
                 false,
             ),
             lines::Kind::Entry => {
-                if let Some(a) = read_entry(site, file, l.line, &l.text, &mut report, &mut scratch)
-                {
-                    all.push(a);
+                let r = read_entry(site, file, l.line, &l.text, &mut report, &mut scratch);
+                if let Some((a, rhs)) = r {
+                    let start = rhs_text.len();
+                    rhs_text.push_str(rhs);
+                    all.push(Alias {
+                        rhs: start..rhs_text.len(),
+                        ..a
+                    });
                 }
             }
         }
     }
-    (all, report)
+    Part {
+        aliases: all,
+        report,
+        rhs_text,
+    }
 }
 
 fn head(s: &str) -> &str {
@@ -87,14 +113,16 @@ struct Scratch {
     targets: Vec<Target>,
 }
 
-fn read_entry(
+/// One entry → its alias (right-hand side not yet placed) and the
+/// right-hand side as written, trimmed.
+fn read_entry<'t>(
     site: &Site,
     file: &str,
     line: usize,
-    text: &str,
+    text: &'t str,
     report: &mut Report,
     scratch: &mut Scratch,
-) -> Option<Alias> {
+) -> Option<(Alias, &'t str)> {
     let e = match entry::parse(site, text) {
         Ok(e) => e,
         Err(skip) => {
@@ -147,12 +175,15 @@ fn read_entry(
             }
         }
     }
-    Some(Alias {
-        name: e.name,
-        line,
-        targets: targets.drain(..).collect(),
-        raw_rhs: e.rhs.trim().to_string(),
-    })
+    Some((
+        Alias {
+            name: e.name,
+            line,
+            targets: targets.drain(..).collect(),
+            rhs: 0..0,
+        },
+        e.rhs.trim(),
+    ))
 }
 
 /// One parsed piece → the targets it contributes (into `out`), with
