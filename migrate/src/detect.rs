@@ -132,6 +132,11 @@ impl AliasesScan {
         s
     }
 
+    /// The entries seen (each gives at most one alias).
+    pub fn entries(&self) -> usize {
+        self.with_colon + self.count_without
+    }
+
     /// This scan followed by the scan of the lines after it.
     pub fn merge(self, later: AliasesScan) -> AliasesScan {
         if self.refused.is_some() {

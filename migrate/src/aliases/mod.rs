@@ -78,6 +78,50 @@ pub fn convert(site: &Site, file: &str, text: &[u8]) -> Result<Converted, Refuse
 }
 
 /// [`convert`], splitting files of at least `min_split` bytes.
+/// The two halves of a file read at once into one list: each entry has a
+/// slot prepared (so the second half's aliases are not copied after the
+/// first's), and the unused slots are closed up.
+fn read_halves(
+    site: &Site,
+    file: &str,
+    (a, na): (&str, usize),
+    (b, first_b, nb): (&str, usize, usize),
+) -> (Vec<Alias>, Report, String) {
+    let empty = || Alias {
+        name: String::new(),
+        line: 0,
+        targets: Vec::new(),
+        rhs: 0..0,
+    };
+    let mut all: Vec<Alias> = Vec::with_capacity(na + nb);
+    all.resize_with(na + nb, empty);
+    let (slots_a, slots_b) = all.split_at_mut(na);
+    let mut out_a = read::Out {
+        slots: slots_a,
+        used: 0,
+        extra: Vec::new(),
+    };
+    let mut out_b = read::Out {
+        slots: slots_b,
+        used: 0,
+        extra: Vec::new(),
+    };
+    let (mut later, first) = par::join(
+        || read::part(site, file, b, first_b, &mut out_b),
+        || read::part(site, file, a, 1, &mut out_a),
+    );
+    let (mut rhs_text, mut report) = (first.rhs_text, first.report);
+    out_b.shift_rhs(rhs_text.len());
+    rhs_text.push_str(&later.rhs_text);
+    report.findings.append(&mut later.report.findings);
+    let (used_a, extra_a, used_b, extra_b) = (out_a.used, out_a.extra, out_b.used, out_b.extra);
+    all.drain(used_a..na);
+    all.truncate(used_a + used_b);
+    all.splice(used_a..used_a, extra_a);
+    all.extend(extra_b);
+    (all, report, rhs_text)
+}
+
 fn convert_split(
     site: &Site,
     file: &str,
@@ -92,28 +136,23 @@ fn convert_split(
     // Two passes over the lines, none of them kept: refuse first, then
     // convert.
     let scan = |t, first| detect::AliasesScan::of(file, lines::LogicalLines::starting_at(t, first));
-    match halves {
-        None => scan(text, 1),
+    let (mut all, mut report, rhs_text) = match halves {
+        None => {
+            scan(text, 1).verdict(file)?;
+            // About one entry per 36 bytes in a typical file.
+            let mut out = read::Out {
+                slots: &mut [],
+                used: 0,
+                extra: Vec::with_capacity(text.len() / 36 + 16),
+            };
+            let p = read::part(site, file, text, 1, &mut out);
+            (out.extra, p.report, p.rhs_text)
+        }
         Some((a, b, first_b)) => {
             let (sa, sb) = par::join(|| scan(a, 1), || scan(b, first_b));
-            sa.merge(sb)
-        }
-    }
-    .verdict(file)?;
-    // About one entry per 36 bytes in a typical file.
-    let capacity = text.len() / 36 + 16;
-    let read::Part {
-        aliases: mut all,
-        mut report,
-        rhs_text,
-    } = match halves {
-        None => read::part(site, file, text, 1, capacity),
-        Some((a, b, first_b)) => {
-            let (first, later) = par::join(
-                || read::part(site, file, a, 1, capacity),
-                || read::part(site, file, b, first_b, capacity / 2),
-            );
-            first.then(later)
+            let (na, nb) = (sa.entries(), sb.entries());
+            sa.merge(sb).verdict(file)?;
+            read_halves(site, file, (a, na), (b, first_b, nb))
         }
     };
     // sendmail 8.17 keeps the last definition of a name: the earlier ones

@@ -12,33 +12,47 @@ use crate::report::{Action, Report};
 use crate::site::Site;
 use crate::target::{Commas, PieceRef, Target};
 
-/// What one part of a file holds.
-pub(super) struct Part {
-    pub aliases: Vec<Alias>,
-    pub report: Report,
-    /// The aliases' right-hand sides, which their `rhs` ranges point into.
-    pub rhs_text: String,
+/// Where [`part`] puts the aliases it reads: into `slots` prepared for
+/// them (the entries of the part, counted beforehand), and any beyond
+/// those into `extra`. With no slots, `extra` is simply the list.
+pub(super) struct Out<'s> {
+    pub slots: &'s mut [Alias],
+    pub used: usize,
+    pub extra: Vec<Alias>,
 }
 
-impl Part {
-    /// This part followed by the part of the file after it.
-    pub fn then(mut self, later: Part) -> Part {
-        let base = self.rhs_text.len();
-        self.rhs_text.push_str(&later.rhs_text);
-        self.aliases.extend(later.aliases.into_iter().map(|mut a| {
-            a.rhs = a.rhs.start + base..a.rhs.end + base;
-            a
-        }));
-        self.report.findings.extend(later.report.findings);
-        self
+impl Out<'_> {
+    fn push(&mut self, a: Alias) {
+        match self.slots.get_mut(self.used) {
+            Some(slot) => {
+                *slot = a;
+                self.used += 1;
+            }
+            None => self.extra.push(a),
+        }
+    }
+
+    /// Shifts the right-hand side ranges of the aliases put here.
+    pub fn shift_rhs(&mut self, by: usize) {
+        for a in self.slots[..self.used]
+            .iter_mut()
+            .chain(self.extra.iter_mut())
+        {
+            a.rhs = a.rhs.start + by..a.rhs.end + by;
+        }
     }
 }
 
-/// The aliases and findings of `text`, whose first line is line `first`
-/// of `file`; `capacity` is the expected number of entries.
-pub(super) fn part(site: &Site, file: &str, text: &str, first: usize, capacity: usize) -> Part {
+/// The findings of one part of a file and its aliases' right-hand sides,
+/// which their `rhs` ranges point into.
+pub(super) struct Part {
+    pub report: Report,
+    pub rhs_text: String,
+}
+
+/// Reads `text`, whose first line is line `first` of `file`, into `out`.
+pub(super) fn part(site: &Site, file: &str, text: &str, first: usize, out: &mut Out) -> Part {
     let mut report = Report::default();
-    let mut all: Vec<Alias> = Vec::with_capacity(capacity);
     let mut rhs_text = String::with_capacity(text.len() / 2);
     // Reused for every entry.
     let mut scratch = Scratch::default();
@@ -80,7 +94,7 @@ pub(super) fn part(site: &Site, file: &str, text: &str, first: usize, capacity: 
                 if let Some((a, rhs)) = r {
                     let start = rhs_text.len();
                     rhs_text.push_str(rhs);
-                    all.push(Alias {
+                    out.push(Alias {
                         rhs: start..rhs_text.len(),
                         ..a
                     });
@@ -88,11 +102,7 @@ pub(super) fn part(site: &Site, file: &str, text: &str, first: usize, capacity: 
             }
         }
     }
-    Part {
-        aliases: all,
-        report,
-        rhs_text,
-    }
+    Part { report, rhs_text }
 }
 
 fn head(s: &str) -> &str {
