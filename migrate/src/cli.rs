@@ -229,7 +229,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Aliases(a) => {
             let site = site(&a.site)?;
             let name = a.file.clone().unwrap_or_else(default_aliases);
-            let bytes = if name == "-" {
+            let mut bytes = if name == "-" {
                 let mut b = Vec::new();
                 std::io::stdin().read_to_end(&mut b)?;
                 b
@@ -242,7 +242,6 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 name.as_str()
             };
             let mut conv = crate::aliases::convert(&site, shown, &bytes)?;
-            drop(bytes);
             let mut report = std::mem::take(&mut conv.report);
             let mut files = Vec::new();
             if let Some(dir) = &a.qmail {
@@ -255,8 +254,15 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 ));
             }
             if let Some(ff) = &a.fastforward {
-                let out =
-                    crate::fastforward_out::build(&site, &conv, a.qmail.is_some(), &mut report)?;
+                // The input's memory holds the source text next.
+                let spare = std::mem::take(&mut bytes);
+                let out = crate::fastforward_out::build_in(
+                    &site,
+                    &conv,
+                    a.qmail.is_some(),
+                    &mut report,
+                    spare,
+                )?;
                 files.extend(crate::fastforward_out::files(out, ff));
             }
             let code = finish(&files, report, &a.output);

@@ -60,10 +60,8 @@ pub fn parse<'a>(site: &Site, text: &'a str) -> Result<Entry<'a>, Skip> {
     let c = colon(text).ok_or(Skip::MissingColon)?;
     let lhs = text[..c].trim_matches(blank);
     let rhs = &text[c + 1..];
-    let (mut name, domain) = match memchr::memrchr(b'@', lhs.as_bytes()) {
-        Some(at) if memchr::memchr(b'"', &lhs.as_bytes()[at..]).is_none() => {
-            (&lhs[..at], Some(&lhs[at + 1..]))
-        }
+    let (mut name, domain) = match lhs.bytes().rposition(|c| c == b'@') {
+        Some(at) if !lhs.as_bytes()[at..].contains(&b'"') => (&lhs[..at], Some(&lhs[at + 1..])),
         _ => (lhs, None),
     };
     if let Some(inner) = name.strip_prefix('"').and_then(|n| n.strip_suffix('"')) {

@@ -432,13 +432,7 @@ fn loops(site: &Site, file: &str, aliases: &[Alias], comp: &Components, report: 
     }
 }
 
-fn depths(
-    file: &str,
-    aliases: &[Alias],
-    graph: &Graph,
-    comp: &Components,
-    report: &mut Report,
-) {
+fn depths(file: &str, aliases: &[Alias], graph: &Graph, comp: &Components, report: &mut Report) {
     // depth[i] = aliases expanded on the longest path starting at i;
     // members of loops are left at 1 (reported as loops).
     let n = aliases.len();

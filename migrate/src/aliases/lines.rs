@@ -221,11 +221,17 @@ mod tests {
         assert_eq!(kinds("a: b\\\n"), vec![(1, Kind::Entry, "a: b\\".into())]);
         assert_eq!(
             kinds("a: b\\\n\nc: d"),
-            vec![(1, Kind::Entry, "a: b".into()), (3, Kind::Entry, "c: d".into())]
+            vec![
+                (1, Kind::Entry, "a: b".into()),
+                (3, Kind::Entry, "c: d".into())
+            ]
         );
         assert_eq!(
             kinds("a: b,\n \n\t\nc: d"),
-            vec![(1, Kind::Entry, "a: b, \t".into()), (4, Kind::Entry, "c: d".into())]
+            vec![
+                (1, Kind::Entry, "a: b, \t".into()),
+                (4, Kind::Entry, "c: d".into())
+            ]
         );
     }
 

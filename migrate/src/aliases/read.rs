@@ -383,7 +383,6 @@ fn target_findings(
     out.push(t);
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
