@@ -256,7 +256,7 @@ fn source_text(
             report.push(
                 file,
                 a.line,
-                format!("programs of alias `{}`", a.name),
+                ["programs of alias `", &a.name, "`"].concat(),
                 Action::ConvertedWithChange,
                 "fastforward runs programs as user alias with From_, Return-Path and \
                  Delivered-To lines prepended (`!`); sendmail ran them as DefaultUser without",
@@ -308,7 +308,8 @@ fn cdb_bytes(site: &Site, conv: &Converted) -> std::io::Result<Vec<u8>> {
         }
         key.clear();
         key.push(b':');
-        key.extend(a.name.bytes().map(|c| c.to_ascii_lowercase()));
+        key.extend_from_slice(a.name.as_bytes());
+        key.make_ascii_lowercase();
         key.push(b'@');
         cdb_value(site, &list, &mut value, &mut buf);
         cdb.add(&key, &value).map_err(too_big)?;

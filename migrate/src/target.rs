@@ -76,7 +76,12 @@ impl<'a> Iterator for Commas<'a> {
             let (mut quoted, mut angle, mut paren) = (false, 0u32, 0u32);
             let mut i = start;
             let mut end = None;
+            // Blank pieces (a trailing comma) are skipped.
+            let mut blank = true;
             while i < b.len() {
+                if !matches!(b[i], b' ' | b'\t' | b'\r' | b'\n') {
+                    blank = false;
+                }
                 match b[i] {
                     b'\\' if quoted => i += 1,
                     b'"' => quoted = !quoted,
@@ -102,16 +107,12 @@ impl<'a> Iterator for Commas<'a> {
                     &self.text[start..]
                 }
             };
-            if !is_blank(piece) {
+            if !blank {
                 return Some(piece);
             }
         }
         None
     }
-}
-
-fn is_blank(s: &str) -> bool {
-    s.bytes().all(|c| matches!(c, b' ' | b'\t' | b'\r' | b'\n'))
 }
 
 fn trim(s: &str) -> &str {
@@ -250,11 +251,11 @@ pub struct PieceRef<'a> {
 /// [`parse_piece`] without copying the piece.
 pub fn parse_piece_ref<'a>(site: &Site, raw: &'a str) -> PieceRef<'a> {
     let piece = trim(raw);
-    if plain(piece) {
+    if let Some(at) = plain(piece) {
         // What every step below would leave as it is.
         return PieceRef {
             piece,
-            result: local_or_remote(site, piece, piece),
+            result: local_or_remote_at(site, piece, piece, at),
             error_label: false,
         };
     }
@@ -285,25 +286,22 @@ pub fn parse_piece_ref<'a>(site: &Site, raw: &'a str) -> PieceRef<'a> {
 /// A bare `user` or `user@host`: no comment, route, quote, program, file,
 /// include, `error:` label, backslash or blank, so nothing for the
 /// general path to strip or classify (most pieces of a large file).
-fn plain(s: &str) -> bool {
-    !s.is_empty()
-        && !s.starts_with('/')
-        && s.bytes().all(|c| {
-            !matches!(
-                c,
-                b'(' | b')'
-                    | b'<'
-                    | b'>'
-                    | b'"'
-                    | b'\\'
-                    | b'|'
-                    | b':'
-                    | b' '
-                    | b'\t'
-                    | b'\r'
-                    | b'\n'
-            )
-        })
+/// `Some` with the position of the last `@` when it is one.
+fn plain(s: &str) -> Option<Option<usize>> {
+    if s.is_empty() || s.starts_with('/') {
+        return None;
+    }
+    let mut at = None;
+    for (i, &c) in s.as_bytes().iter().enumerate() {
+        match c {
+            b'@' => at = Some(i),
+            b'(' | b')' | b'<' | b'>' | b'"' | b'\\' | b'|' | b':' | b' ' | b'\t' | b'\r' | b'\n' => {
+                return None
+            }
+            _ => {}
+        }
+    }
+    Some(at)
 }
 
 fn classify(site: &Site, s: &str) -> Result<Target, Bogus> {
@@ -362,7 +360,16 @@ fn classify(site: &Site, s: &str) -> Result<Target, Bogus> {
 }
 
 fn local_or_remote(site: &Site, addr: &str, shown: &str) -> Result<Target, Bogus> {
-    let at = last_unquoted_at(addr);
+    local_or_remote_at(site, addr, shown, last_unquoted_at(addr))
+}
+
+/// [`local_or_remote`] with the last unquoted `@` of `addr` found.
+fn local_or_remote_at(
+    site: &Site,
+    addr: &str,
+    shown: &str,
+    at: Option<usize>,
+) -> Result<Target, Bogus> {
     match at {
         None => Ok(Target::Local {
             user: addr.to_ascii_lowercase(),
@@ -506,7 +513,7 @@ mod tests {
             "\u{e9}t\u{e9}@h\u{e9}.org",
             "a.b",
         ] {
-            assert!(plain(p), "{p}");
+            assert_eq!(plain(p), Some(last_unquoted_at(p)), "{p}");
             assert_eq!(local_or_remote(&site(), p, p), classify(&site(), p), "{p}");
         }
         for p in [
@@ -521,7 +528,7 @@ mod tests {
             "\\a",
             "",
         ] {
-            assert!(!plain(p), "{p}");
+            assert_eq!(plain(p), None, "{p}");
         }
     }
 

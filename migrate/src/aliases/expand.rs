@@ -322,7 +322,7 @@ fn local_target(
         report.push(
             file,
             a.line,
-            format!("`{user}` in alias `{}`", a.name),
+            ["`", user, "` in alias `", &a.name, "`"].concat(),
             Action::Converted,
             "neither an alias nor an account: sendmail bounced it (550 5.1.1 User unknown), \
              qmail bounces it too",
