@@ -64,7 +64,7 @@ fn is_shell_alias(line: &str) -> bool {
 /// Checks that `bytes` is a sendmail aliases file and returns its text.
 pub fn aliases<'a>(file: &str, bytes: &'a [u8]) -> Result<&'a str, Refused> {
     let text = utf8(file, bytes)?;
-    aliases_lines(file, &crate::aliases::lines::logical_lines(text))?;
+    aliases_lines(file, crate::aliases::lines::logical_lines(text))?;
     Ok(text)
 }
 

@@ -99,7 +99,7 @@ fn push_addr(site: &Site, v: &mut Vec<u8>, addr: &str) {
     let raw = &v[start..];
     if let Some(i) = raw.iter().rposition(|&c| c == b'@') {
         let host = &raw[i + 1..];
-        if !host.iter().any(|&c| c == b'.') && !host.starts_with(b"[") {
+        if !host.contains(&b'.') && !host.starts_with(b"[") {
             v.push(b'.');
             v.extend_from_slice(site.default_domain.as_bytes());
         }
@@ -185,7 +185,21 @@ pub fn build_in(
 ) -> std::io::Result<Output> {
     spare.clear();
     let spare = String::from_utf8(spare).unwrap_or_default();
-    let ((source, found), cdb) = if conv.aliases.len() >= PAR_ALIASES {
+    let parallel = conv.aliases.len() >= PAR_ALIASES;
+    let (out, found) = build_parts(site, conv, qmail_too, spare, parallel);
+    report.findings.extend(found.findings);
+    out
+}
+
+/// The source (with its findings) and the cdb, at once when `parallel`.
+fn build_parts(
+    site: &Site,
+    conv: &Converted,
+    qmail_too: bool,
+    spare: String,
+    parallel: bool,
+) -> (std::io::Result<Output>, Report) {
+    let ((source, found), cdb) = if parallel {
         crate::par::join(
             || source_text(site, conv, qmail_too, spare),
             || cdb_bytes(site, conv),
@@ -196,8 +210,7 @@ pub fn build_in(
             cdb_bytes(site, conv),
         )
     };
-    report.findings.extend(found.findings);
-    Ok(Output { source, cdb: cdb? })
+    (cdb.map(|cdb| Output { source, cdb }), found)
 }
 
 /// From this many aliases on, [`build`] uses two threads.
@@ -379,5 +392,25 @@ mod tests {
         push_addr(&site, &mut q, "z@y");
         push_addr(&site, &mut q, " \"bob \\\"s\"@[1.2.3.4]");
         assert_eq!(q, b"z@y.mail.example.org bob \"s@[1.2.3.4]");
+    }
+
+    #[test]
+    fn built_at_once_or_in_turn_the_same() {
+        let mut text = String::new();
+        for i in 0..300 {
+            text.push_str(&format!(
+                "a{i}: b{i}, \"|prog {i}\", x@y{i}\nowner-a{i}: c{i}\nf{i}: /tmp/f{i}\n"
+            ));
+        }
+        let site = Site::new("mail.example.org", &[]);
+        let conv = crate::aliases::convert(&site, "aliases", text.as_bytes()).unwrap();
+        let (one, r1) = build_parts(&site, &conv, false, String::new(), false);
+        let (two, r2) = build_parts(&site, &conv, false, String::with_capacity(64), true);
+        let (one, two) = (one.unwrap(), two.unwrap());
+        assert_eq!(one.source, two.source);
+        assert_eq!(one.cdb, two.cdb);
+        assert_eq!(r1.findings, r2.findings);
+        assert!(!r1.findings.is_empty());
+        assert!(two.source.starts_with("# Converted from aliases"));
     }
 }

@@ -156,9 +156,8 @@ fn strip_comments(s: &str) -> Cow<'_, str> {
 
 /// `Name <addr>` → `addr` (outside quotes).
 fn angle_addr(s: &str) -> Option<&str> {
-    if memchr::memchr(b'>', s.as_bytes()).is_none() {
-        return None;
-    }
+    // Without a `>` there is no route address (the common case).
+    memchr::memchr(b'>', s.as_bytes())?;
     let mut quoted = false;
     let mut open = None;
     // Byte-wise: the delimiters are ASCII and never inside a UTF-8
@@ -295,9 +294,8 @@ fn plain(s: &str) -> Option<Option<usize>> {
     for (i, &c) in s.as_bytes().iter().enumerate() {
         match c {
             b'@' => at = Some(i),
-            b'(' | b')' | b'<' | b'>' | b'"' | b'\\' | b'|' | b':' | b' ' | b'\t' | b'\r' | b'\n' => {
-                return None
-            }
+            b'(' | b')' | b'<' | b'>' | b'"' | b'\\' | b'|' | b':' | b' ' | b'\t' | b'\r'
+            | b'\n' => return None,
             _ => {}
         }
     }

@@ -109,11 +109,8 @@ impl<'a> Iterator for LogicalLines<'a> {
         loop {
             let first = self.line;
             let mut text: std::borrow::Cow<'a, str> = self.take()?.into();
-            loop {
+            while let Some((following, _)) = self.next {
                 // An empty line continues nothing (it ends the entry).
-                let Some((following, _)) = self.next else {
-                    break;
-                };
                 if text.is_empty() {
                     break;
                 }

@@ -233,4 +233,83 @@ mod tests {
         want.push(local("t21"));
         assert_eq!(targets(&rhs), want);
     }
+
+    /// Every kind of line, repeated so that both halves hold each, with
+    /// loops, chains and duplicates that cross the cut.
+    fn mixed_file(include: &std::path::Path, n: usize) -> String {
+        let mut t = String::from("# start\n\tjoined to the comment\n");
+        for i in 0..n {
+            let j = (i + n / 2) % n;
+            t.push_str(&match i % 16 {
+                0 => format!("list{i}: u{i}, \"|/bin/prog {i}\", x{i}@Example.NET\n"),
+                1 => format!("wrap{i}: a{i},\n\tb{i}@example.com, \\\ncont{i}\n"),
+                2 => format!("loop{i}: loop{j}\nloop{j}: loop{i}\n"),
+                3 => format!("chain{i}: chain{}\n", i + 16),
+                4 => format!("dup{}: first{i}\n", i % 7),
+                5 => format!("bad line {i} without colon\n"),
+                6 => format!("far{i}@elsewhere.example: z\n"),
+                7 => format!("prog{i}: |/usr/bin/unquoted arg{i}\n"),
+                8 => format!("inc{i}: :include:{}\n", include.display()),
+                9 => format!("err{i}: error:5.1.1:550 no, error:ok{i}\n"),
+                10 => format!("self{i}: self{i}, \\root, plus+tag{i}\n"),
+                11 => "\n\tstray after an empty line\n".to_string(),
+                12 => format!("long{i}: {}\n", "x,".repeat(4200)),
+                13 => format!("\"Quoted {i}\"@mail.example.org: Bob <bob{i}@h.example> (c)\n"),
+                14 => format!("file{i}: /var/mail/f{i}, /dev/null\n"),
+                _ => format!("user{i}: person{i}@example.org\n"),
+            });
+        }
+        t
+    }
+
+    #[test]
+    fn a_file_read_in_halves_converts_as_in_one_piece() {
+        let d = tempfile::tempdir().unwrap();
+        let inc = d.path().join("list");
+        std::fs::write(&inc, "m1, m2@example.net\n").unwrap();
+        let text = mixed_file(&inc, 1200);
+        let site = Site::new("mail.example.org", &[]);
+        let one = convert_split(&site, "aliases", text.as_bytes(), usize::MAX).unwrap();
+        let two = convert_split(&site, "aliases", text.as_bytes(), 0).unwrap();
+        assert!(par::split_lines(&text, 0).is_some());
+        assert_eq!(one.aliases, two.aliases);
+        assert_eq!(one.report.findings, two.report.findings);
+        for (a, b) in one.aliases.iter().zip(&two.aliases) {
+            assert_eq!(one.raw_rhs(a), two.raw_rhs(b));
+        }
+        // The file exercised what it is meant to.
+        assert!(one.aliases.len() > 900);
+        for needle in [
+            "form a loop",
+            "used the last definition",
+            "missing colon",
+            "too long",
+        ] {
+            assert!(
+                one.report
+                    .findings
+                    .iter()
+                    .any(|f| f.reason.contains(needle)),
+                "{needle}"
+            );
+        }
+        assert_eq!(
+            one.raw_rhs(one.get("wrap1").unwrap()),
+            "a1,\tb1@example.com, cont1"
+        );
+    }
+
+    #[test]
+    fn a_refused_file_is_refused_at_the_same_line_in_halves() {
+        let d = tempfile::tempdir().unwrap();
+        let mut text = mixed_file(&d.path().join("none"), 600);
+        let at = text.lines().count() + 1;
+        text.push_str("ll='ls -l'\n");
+        text.push_str(&mixed_file(&d.path().join("none"), 600));
+        let site = Site::new("mail.example.org", &[]);
+        let one = convert_split(&site, "aliases", text.as_bytes(), usize::MAX).unwrap_err();
+        let two = convert_split(&site, "aliases", text.as_bytes(), 0).unwrap_err();
+        assert_eq!(one, two);
+        assert_eq!(one.line, at);
+    }
 }

@@ -189,7 +189,12 @@ fn read_entry<'t>(
         Alias {
             name: e.name,
             line,
-            targets: targets.drain(..).collect(),
+            targets: {
+                // At their exact size; the scratch list keeps its room.
+                let mut exact = Vec::with_capacity(targets.len());
+                exact.append(targets);
+                exact
+            },
             rhs: 0..0,
         },
         e.rhs.trim(),
