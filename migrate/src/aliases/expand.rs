@@ -13,6 +13,7 @@
 
 use rustc_hash::FxHashMap as HashMap;
 
+use super::index::NameIndex;
 use super::Alias;
 use crate::report::{Action, Report};
 use crate::site::Site;
@@ -21,36 +22,30 @@ use crate::target::Target;
 /// sendmail's default `MaxAliasRecursion`.
 pub const MAX_ALIAS_RECURSION: usize = 10;
 
-/// Each alias's name → its position in `aliases`.
-pub fn name_index(aliases: &[Alias]) -> HashMap<&str, usize> {
-    let mut index: HashMap<&str, usize> = HashMap::default();
-    index.reserve(aliases.len());
-    index.extend(
-        aliases
-            .iter()
-            .enumerate()
-            .map(|(i, a)| (a.name.as_str(), i)),
-    );
-    index
-}
-
 /// Adds the table-wide findings for `aliases` to `report`.
 pub fn analyse(site: &Site, file: &str, aliases: &[Alias], report: &mut Report) {
     let parallel = aliases.len() >= PAR_ALIASES;
-    analyse_indexed(site, file, aliases, &name_index(aliases), parallel, report);
+    analyse_indexed(
+        site,
+        file,
+        aliases,
+        &NameIndex::new(aliases),
+        parallel,
+        report,
+    );
 }
 
 /// From this many aliases on, [`analyse`] looks at each alias's names in
 /// two halves at once.
 const PAR_ALIASES: usize = 8192;
 
-/// [`analyse`] with the [`name_index`] of `aliases` already built;
+/// [`analyse`] with the [`NameIndex`] of `aliases` already built;
 /// `parallel` splits the per-alias pass in two (same findings).
 pub fn analyse_indexed(
     site: &Site,
     file: &str,
     aliases: &[Alias],
-    index: &HashMap<&str, usize>,
+    index: &NameIndex<'_>,
     parallel: bool,
     report: &mut Report,
 ) {
@@ -96,7 +91,7 @@ fn names(
     file: &str,
     aliases: &[Alias],
     range: std::ops::Range<usize>,
-    index: &HashMap<&str, usize>,
+    index: &NameIndex<'_>,
     report: &mut Report,
 ) -> Graph {
     let mut graph = Graph {
@@ -109,7 +104,7 @@ fn names(
         routing(site, file, a, report);
         for t in &a.targets {
             if let Target::Local { user, backslash } = t {
-                let j = index.get(user.as_str()).copied();
+                let j = index.get(user);
                 local_target(site, file, a, user, *backslash, j.is_some(), report);
                 if let Some(j) = j.filter(|&j| !backslash && j != i) {
                     graph.to.push(j);
@@ -158,12 +153,23 @@ fn leaf_key(t: &Target) -> String {
     }
 }
 
+/// The alias (other than `i`) that target `t` of alias `i` is aliased to.
+fn other_alias(t: &Target, i: usize, index: &NameIndex<'_>) -> Option<usize> {
+    match t {
+        Target::Local {
+            user,
+            backslash: false,
+        } => index.get(user).filter(|&j| j != i),
+        _ => None,
+    }
+}
+
 /// The final targets alias `i` expands to (sorted, deduplicated), or
 /// `None` inside a loop or beyond sendmail's recursion limit.
 fn leaves(
     i: usize,
     aliases: &[Alias],
-    index: &HashMap<&str, usize>,
+    index: &NameIndex<'_>,
     comp: &Components,
     memo: &mut Vec<Option<Option<std::rc::Rc<Vec<String>>>>>,
     depth: usize,
@@ -176,19 +182,13 @@ fn leaves(
     }
     let mut out = Vec::new();
     for t in &aliases[i].targets {
-        match t {
-            Target::Local {
-                user,
-                backslash: false,
-            } if index.get(user.as_str()).is_some_and(|&j| j != i) => {
-                let j = index[user.as_str()];
-                out.extend(
-                    leaves(j, aliases, index, comp, memo, depth + 1)?
-                        .iter()
-                        .cloned(),
-                );
-            }
-            t => out.push(leaf_key(t)),
+        match other_alias(t, i, index) {
+            Some(j) => out.extend(
+                leaves(j, aliases, index, comp, memo, depth + 1)?
+                    .iter()
+                    .cloned(),
+            ),
+            None => out.push(leaf_key(t)),
         }
     }
     out.sort();
@@ -204,7 +204,7 @@ fn leaves(
 fn duplicates(
     file: &str,
     aliases: &[Alias],
-    index: &HashMap<&str, usize>,
+    index: &NameIndex<'_>,
     graph: &Graph,
     comp: &Components,
     report: &mut Report,
@@ -222,18 +222,14 @@ fn duplicates(
         }
         let mut seen: HashMap<String, String> = HashMap::default();
         'targets: for t in &a.targets {
-            let (keys, via) = match t {
-                Target::Local {
-                    user,
-                    backslash: false,
-                } if index.get(user.as_str()).is_some_and(|&j| j != i) => {
-                    let j = index[user.as_str()];
+            let (keys, via) = match (other_alias(t, i, index), t) {
+                (Some(j), Target::Local { user, .. }) => {
                     match leaves(j, aliases, index, comp, &mut memo, 1) {
                         Some(l) => (l.to_vec(), format!("through `{user}`")),
                         None => continue,
                     }
                 }
-                t => (vec![leaf_key(t)], "directly".to_string()),
+                _ => (vec![leaf_key(t)], "directly".to_string()),
             };
             for k in keys {
                 match seen.get(&k) {

@@ -17,16 +17,16 @@ use std::ops::Range;
 
 pub mod entry;
 pub mod expand;
+pub mod index;
 pub mod lines;
 mod read;
-
-use rustc_hash::FxHashMap;
 
 use crate::detect::{self, Refused};
 use crate::par;
 use crate::report::{Action, Report};
 use crate::site::Site;
 use crate::target::Target;
+use index::NameIndex;
 
 /// sendmail's answer when a target cannot be delivered; reused verbatim in
 /// the `bouncesaying` line that replaces an `error:` target.
@@ -160,14 +160,7 @@ fn convert_split(
     // dropped. The index of names to their last definition is what the
     // analysis needs when there were no duplicates.
     let parallel = halves.is_some();
-    let mut replaced: Vec<(usize, usize)> = Vec::new();
-    let mut index: FxHashMap<&str, usize> = FxHashMap::default();
-    index.reserve(all.len());
-    for (i, a) in all.iter().enumerate() {
-        if let Some(earlier) = index.insert(a.name.as_str(), i) {
-            replaced.push((earlier, i));
-        }
-    }
+    let (index, mut replaced) = NameIndex::last_definitions(&all);
     if replaced.is_empty() {
         expand::analyse_indexed(site, file, &all, &index, parallel, &mut report);
         drop(index);
@@ -192,7 +185,7 @@ fn convert_split(
         }
         let mut keep = keep.into_iter();
         all.retain(|_| keep.next().unwrap_or(true));
-        let index = expand::name_index(&all);
+        let index = NameIndex::new(&all);
         expand::analyse_indexed(site, file, &all, &index, parallel, &mut report);
     }
     Ok(Converted {
