@@ -52,8 +52,9 @@ pub struct Converted {
     pub aliases: Vec<Alias>,
     pub report: Report,
     /// Every alias's right-hand side, one after the other (one string,
-    /// not 100,000).
-    rhs_text: String,
+    /// not 100,000), in the pieces the file was read in: an alias's `rhs`
+    /// counts from the start of the first.
+    rhs_text: Vec<String>,
 }
 
 impl Converted {
@@ -65,7 +66,14 @@ impl Converted {
     /// The right-hand side of `a` (one of this file's aliases) as written,
     /// trimmed; sendmail's owner rule and the verifier read it.
     pub fn raw_rhs(&self, a: &Alias) -> &str {
-        self.rhs_text.get(a.rhs.clone()).unwrap_or("")
+        let mut base = 0;
+        for piece in &self.rhs_text {
+            if a.rhs.start < base + piece.len() || a.rhs.is_empty() {
+                return piece.get(a.rhs.start - base..a.rhs.end - base).unwrap_or("");
+            }
+            base += piece.len();
+        }
+        ""
     }
 }
 
@@ -86,7 +94,7 @@ fn read_halves(
     file: &str,
     (a, na): (&str, usize),
     (b, first_b, nb): (&str, usize, usize),
-) -> (Vec<Alias>, Report, String) {
+) -> (Vec<Alias>, Report, Vec<String>) {
     let empty = || Alias {
         name: String::new(),
         line: 0,
@@ -110,9 +118,10 @@ fn read_halves(
         || read::part(site, file, b, first_b, &mut out_b),
         || read::part(site, file, a, 1, &mut out_a),
     );
-    let (mut rhs_text, mut report) = (first.rhs_text, first.report);
-    out_b.shift_rhs(rhs_text.len());
-    rhs_text.push_str(&later.rhs_text);
+    let mut report = first.report;
+    out_b.shift_rhs(first.rhs_text.len());
+    // Kept apart, not copied together.
+    let rhs_text = vec![first.rhs_text, later.rhs_text];
     report.findings.append(&mut later.report.findings);
     let (used_a, extra_a, used_b, extra_b) = (out_a.used, out_a.extra, out_b.used, out_b.extra);
     all.drain(used_a..na);
@@ -146,7 +155,7 @@ fn convert_split(
                 extra: Vec::with_capacity(text.len() / 36 + 16),
             };
             let p = read::part(site, file, text, 1, &mut out);
-            (out.extra, p.report, p.rhs_text)
+            (out.extra, p.report, vec![p.rhs_text])
         }
         Some((a, b, first_b)) => {
             let (sa, sb) = par::join(|| scan(a, 1), || scan(b, first_b));
