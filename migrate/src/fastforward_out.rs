@@ -75,15 +75,26 @@ fn push_source_addr(site: &Site, out: &mut String, i: Instr<'_>) {
 /// when it forwards), and a host without a dot qualified with
 /// `.defaultdomain`.
 fn push_addr(site: &Site, v: &mut Vec<u8>, addr: &str) {
+    let b = addr.as_bytes();
+    // One pass: a quote sends it the long way; else note the last `@`.
+    let mut at = None;
+    let mut quoted = false;
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b'"' => {
+                quoted = true;
+                break;
+            }
+            b'@' => at = Some(i),
+            _ => {}
+        }
+    }
     let start = v.len();
-    // Byte-wise is exact for UTF-8: `"` and `\` never occur inside a
-    // multi-byte character.
-    // Addresses are short: a plain loop beats a vectorised search here.
-    if !addr.bytes().any(|c| c == b'"') {
-        v.extend_from_slice(addr.as_bytes());
-    } else {
+    if quoted {
+        // Byte-wise is exact for UTF-8: `"` and `\` never occur inside a
+        // multi-byte character.
         let (mut quoted, mut esc) = (false, false);
-        for &c in addr.as_bytes() {
+        for &c in b {
             if esc {
                 esc = false;
             } else if quoted && c == b'\\' {
@@ -95,10 +106,12 @@ fn push_addr(site: &Site, v: &mut Vec<u8>, addr: &str) {
             }
             v.push(c);
         }
+        at = v[start..].iter().rposition(|&c| c == b'@');
+    } else {
+        v.extend_from_slice(b);
     }
-    let raw = &v[start..];
-    if let Some(i) = raw.iter().rposition(|&c| c == b'@') {
-        let host = &raw[i + 1..];
+    if let Some(i) = at {
+        let host = &v[start + i + 1..];
         if !host.contains(&b'.') && !host.starts_with(b"[") {
             v.push(b'.');
             v.extend_from_slice(site.default_domain.as_bytes());

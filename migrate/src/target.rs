@@ -76,12 +76,7 @@ impl<'a> Iterator for Commas<'a> {
             let (mut quoted, mut angle, mut paren) = (false, 0u32, 0u32);
             let mut i = start;
             let mut end = None;
-            // Blank pieces (a trailing comma) are skipped.
-            let mut blank = true;
             while i < b.len() {
-                if !matches!(b[i], b' ' | b'\t' | b'\r' | b'\n') {
-                    blank = false;
-                }
                 match b[i] {
                     b'\\' if quoted => i += 1,
                     b'"' => quoted = !quoted,
@@ -107,7 +102,12 @@ impl<'a> Iterator for Commas<'a> {
                     &self.text[start..]
                 }
             };
-            if !blank {
+            // Blank pieces (a trailing comma) are skipped; a piece is
+            // rarely blank past its first byte or two.
+            if !piece
+                .bytes()
+                .all(|c| matches!(c, b' ' | b'\t' | b'\r' | b'\n'))
+            {
                 return Some(piece);
             }
         }

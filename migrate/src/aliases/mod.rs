@@ -69,7 +69,9 @@ impl Converted {
         let mut base = 0;
         for piece in &self.rhs_text {
             if a.rhs.start < base + piece.len() || a.rhs.is_empty() {
-                return piece.get(a.rhs.start - base..a.rhs.end - base).unwrap_or("");
+                return piece
+                    .get(a.rhs.start - base..a.rhs.end - base)
+                    .unwrap_or("");
             }
             base += piece.len();
         }
