@@ -4,10 +4,11 @@
 //! Steps: [`lines`] joins physical lines (spec §1.1), [`entry`] parses the
 //! name (§1.2), [`crate::target`] the right-hand side (§1.3),
 //! [`crate::include`] inlines `:include:` lists (the `read` module runs
-//! these over a part of the file), and [`expand`] looks at the alias graph
-//! as a whole (§1.4: loops, depth, self references, names a real account
-//! takes first). Everything is linear in the input; a large file is read
-//! in two halves at once.
+//! these over a part of the file), [`index`] finds the last definition of
+//! each name, and [`expand`] looks at the alias graph as a whole (§1.4:
+//! loops, depth, self references, names a real account takes first).
+//! Everything is linear in the input; a large file is read in two halves
+//! at once ([`crate::par`]), with the same result as in one piece.
 //!
 //! Observed semantics, not intent (spec §3.4): entries sendmail dropped
 //! (too long, non-local name, stray indented line, a duplicate that lost,
