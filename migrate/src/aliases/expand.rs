@@ -62,6 +62,10 @@ pub fn analyse_indexed(
         false,
     );
     let n = aliases.len();
+    // Room for a finding per alias: a list that grows by doubling copies
+    // itself, and memory is most of the time of a large conversion (room
+    // never written to costs nothing).
+    report.findings.reserve(n);
     let graph = if parallel && n >= 2 {
         // The first half on this thread, straight into `report`.
         let ((b, rb), a) = crate::par::join(
@@ -95,7 +99,8 @@ fn names(
     report: &mut Report,
 ) -> Graph {
     let mut graph = Graph {
-        start: Vec::with_capacity(range.len() + 1),
+        // The first part gets room for the later one it is joined with.
+        start: Vec::with_capacity(aliases.len() - range.start + 1),
         to: Vec::new(),
     };
     graph.start.push(0);
