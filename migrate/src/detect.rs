@@ -97,39 +97,46 @@ impl AliasesScan {
     ) -> AliasesScan {
         let mut s = AliasesScan::default();
         for l in lines {
-            let l = l.borrow();
-            if l.kind != crate::aliases::lines::Kind::Entry {
-                continue;
+            if s.feed(file, l.borrow()) {
+                break;
             }
-            let t = l.text.trim_end_matches('\r');
-            if is_shell_alias(t) {
-                s.refused = Some(Refused::new(
-                    file,
-                    l.line,
-                    format!("`{t}` is a shell alias (NAME='command'), not a sendmail alias"),
-                ));
-                return s;
-            }
-            if memchr::memchr(b':', t.as_bytes()).is_some() {
-                s.with_colon += 1;
-                continue;
-            }
-            s.count_without += 1;
-            let key = t.split([' ', '\t']).next().unwrap_or("");
-            if key.contains('@') {
-                s.refused = Some(Refused::new(
-                    file,
-                    l.line,
-                    format!(
-                        "`{t}` is a virtusertable line (KEY VALUE with an address key), not a \
-                         sendmail alias; convert it as a virtusertable"
-                    ),
-                ));
-                return s;
-            }
-            s.without.get_or_insert(l.line);
         }
         s
+    }
+
+    /// Takes in one more line; true once the file is refused.
+    pub fn feed(&mut self, file: &str, l: &Logical<'_>) -> bool {
+        if l.kind != crate::aliases::lines::Kind::Entry {
+            return false;
+        }
+        let t = l.text.trim_end_matches('\r');
+        if is_shell_alias(t) {
+            self.refused = Some(Refused::new(
+                file,
+                l.line,
+                format!("`{t}` is a shell alias (NAME='command'), not a sendmail alias"),
+            ));
+            return true;
+        }
+        if memchr::memchr(b':', t.as_bytes()).is_some() {
+            self.with_colon += 1;
+            return false;
+        }
+        self.count_without += 1;
+        let key = t.split([' ', '\t']).next().unwrap_or("");
+        if key.contains('@') {
+            self.refused = Some(Refused::new(
+                file,
+                l.line,
+                format!(
+                    "`{t}` is a virtusertable line (KEY VALUE with an address key), not a \
+                     sendmail alias; convert it as a virtusertable"
+                ),
+            ));
+            return true;
+        }
+        self.without.get_or_insert(l.line);
+        false
     }
 
     /// The entries seen (each gives at most one alias).

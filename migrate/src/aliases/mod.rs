@@ -89,15 +89,45 @@ pub fn convert(site: &Site, file: &str, text: &[u8]) -> Result<Converted, Refuse
 }
 
 /// [`convert`], splitting files of at least `min_split` bytes.
-/// The two halves of a file read at once into one list: each entry has a
-/// slot prepared (so the second half's aliases are not copied after the
-/// first's), and the unused slots are closed up.
+/// A file read into aliases, with what the reading found.
+struct Read {
+    aliases: Vec<Alias>,
+    report: Report,
+    rhs_text: Vec<String>,
+    /// The aliases-file check of the lines, when read with `check`.
+    scan: Option<detect::AliasesScan>,
+    include_met: bool,
+}
+
+/// Reads `text` whole (see [`read::part`] for `check`).
+fn read_whole(site: &Site, file: &str, text: &str, check: bool) -> Read {
+    // About one entry per 36 bytes in a typical file.
+    let mut out = read::Out {
+        slots: &mut [],
+        used: 0,
+        extra: Vec::with_capacity(text.len() / 36 + 16),
+    };
+    let p = read::part(site, file, text, 1, &mut out, check);
+    Read {
+        aliases: out.extra,
+        report: p.report,
+        rhs_text: vec![p.rhs_text],
+        scan: p.scan,
+        include_met: p.include_met,
+    }
+}
+
+/// The two halves of a file read at once into one list: each half has
+/// `na`, `nb` slots prepared (at least its entries, so the second half's
+/// aliases are not copied after the first's), and the unused slots are
+/// closed up.
 fn read_halves(
     site: &Site,
     file: &str,
     (a, na): (&str, usize),
     (b, first_b, nb): (&str, usize, usize),
-) -> (Vec<Alias>, Report, Vec<String>) {
+    check: bool,
+) -> Read {
     let empty = || Alias {
         name: String::new(),
         line: 0,
@@ -118,8 +148,8 @@ fn read_halves(
         extra: Vec::new(),
     };
     let (mut later, first) = par::join(
-        || read::part(site, file, b, first_b, &mut out_b),
-        || read::part(site, file, a, 1, &mut out_a),
+        || read::part(site, file, b, first_b, &mut out_b, check),
+        || read::part(site, file, a, 1, &mut out_a, check),
     );
     let mut report = first.report;
     out_b.shift_rhs(first.rhs_text.len());
@@ -131,7 +161,13 @@ fn read_halves(
     all.truncate(used_a + used_b);
     all.splice(used_a..used_a, extra_a);
     all.extend(extra_b);
-    (all, report, rhs_text)
+    Read {
+        aliases: all,
+        report,
+        rhs_text,
+        scan: first.scan.zip(later.scan).map(|(sa, sb)| sa.merge(sb)),
+        include_met: first.include_met || later.include_met,
+    }
 }
 
 fn convert_split(
@@ -140,33 +176,69 @@ fn convert_split(
     text: &[u8],
     min_split: usize,
 ) -> Result<Converted, Refused> {
+    convert_with(site, file, text, min_split, true)
+}
+
+/// [`convert_split`]; `one_pass` tries checking and reading in one pass
+/// (the tests compare it with two).
+fn convert_with(
+    site: &Site,
+    file: &str,
+    text: &[u8],
+    min_split: usize,
+    one_pass: bool,
+) -> Result<Converted, Refused> {
     let text = detect::utf8(file, text)?;
     let halves = par::split_lines(text, min_split).map(|p| {
         let before = memchr::memchr_iter(b'\n', &text.as_bytes()[..p]).count();
         (&text[..p], &text[p..], before + 1)
     });
-    // Two passes over the lines, none of them kept: refuse first, then
-    // convert.
-    let scan = |t, first| detect::AliasesScan::of(file, lines::LogicalLines::starting_at(t, first));
-    let (mut all, mut report, rhs_text) = match halves {
-        None => {
-            scan(text, 1).verdict(file)?;
-            // About one entry per 36 bytes in a typical file.
-            let mut out = read::Out {
-                slots: &mut [],
-                used: 0,
-                extra: Vec::with_capacity(text.len() / 36 + 16),
-            };
-            let p = read::part(site, file, text, 1, &mut out);
-            (out.extra, p.report, vec![p.rhs_text])
-        }
+    // One pass checks that this is an aliases file and reads it. A file
+    // with an `:include:` is checked whole before any list is read, in
+    // two passes over the lines (none of them kept).
+    let once = one_pass.then(|| match halves {
+        None => read_whole(site, file, text, true),
         Some((a, b, first_b)) => {
-            let (sa, sb) = par::join(|| scan(a, 1), || scan(b, first_b));
-            let (na, nb) = (sa.entries(), sb.entries());
-            sa.merge(sb).verdict(file)?;
-            read_halves(site, file, (a, na), (b, first_b, nb))
+            // A physical line per entry at most.
+            let physical_lines = |t: &str| memchr::memchr_iter(b'\n', t.as_bytes()).count() + 1;
+            read_halves(
+                site,
+                file,
+                (a, physical_lines(a)),
+                (b, first_b, physical_lines(b)),
+                true,
+            )
+        }
+    });
+    let read = match once {
+        Some(mut r) if !r.include_met => {
+            r.scan.take().unwrap_or_default().verdict(file)?;
+            r
+        }
+        _ => {
+            let scan = |t, first| {
+                detect::AliasesScan::of(file, lines::LogicalLines::starting_at(t, first))
+            };
+            match halves {
+                None => {
+                    scan(text, 1).verdict(file)?;
+                    read_whole(site, file, text, false)
+                }
+                Some((a, b, first_b)) => {
+                    let (sa, sb) = par::join(|| scan(a, 1), || scan(b, first_b));
+                    let (na, nb) = (sa.entries(), sb.entries());
+                    sa.merge(sb).verdict(file)?;
+                    read_halves(site, file, (a, na), (b, first_b, nb), false)
+                }
+            }
         }
     };
+    let Read {
+        aliases: mut all,
+        mut report,
+        rhs_text,
+        ..
+    } = read;
     // sendmail 8.17 keeps the last definition of a name: the earlier ones
     // are reported (naming the definition that replaced each) and
     // dropped. The index of names to their last definition is what the
@@ -302,6 +374,37 @@ mod tests {
             one.raw_rhs(one.get("wrap1").unwrap()),
             "a1,\tb1@example.com, cont1"
         );
+    }
+
+    #[test]
+    fn one_pass_and_two_read_the_same() {
+        let d = tempfile::tempdir().unwrap();
+        // No include: one pass reads it.
+        let text: String = mixed_file(&d.path().join("none"), 1200)
+            .lines()
+            .filter(|l| !l.contains(":include:"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let site = Site::new("mail.example.org", &[]);
+        for min_split in [0, usize::MAX] {
+            let one = convert_with(&site, "a", text.as_bytes(), min_split, true).unwrap();
+            let two = convert_with(&site, "a", text.as_bytes(), min_split, false).unwrap();
+            assert_eq!(one.aliases, two.aliases);
+            assert_eq!(one.report.findings, two.report.findings);
+            assert!(one.aliases.len() > 800);
+        }
+        // Refused, early (a shell alias) or by count (no colons), in either
+        // half: the same line either way.
+        let early = format!("{text}ll='ls -l'\n{text}");
+        let colons: String = (0..3000).map(|i| format!("k{i} v{i}\n")).collect();
+        let counted = format!("{colons}a: b\n");
+        for refused in [early, counted] {
+            for min_split in [0, usize::MAX] {
+                let one = convert_with(&site, "a", refused.as_bytes(), min_split, true);
+                let two = convert_with(&site, "a", refused.as_bytes(), min_split, false);
+                assert_eq!(one.unwrap_err(), two.unwrap_err());
+            }
+        }
     }
 
     #[test]

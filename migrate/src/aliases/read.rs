@@ -7,6 +7,7 @@
 use rustc_hash::FxHashSet;
 
 use super::{entry, lines, Alias, USER_UNKNOWN};
+use crate::detect::AliasesScan;
 use crate::include;
 use crate::report::{Action, Report};
 use crate::site::Site;
@@ -48,15 +49,40 @@ impl Out<'_> {
 pub(super) struct Part {
     pub report: Report,
     pub rhs_text: String,
+    /// The checks of [`AliasesScan`] on these lines, when asked.
+    pub scan: Option<AliasesScan>,
+    /// Reading stopped at an `:include:` (see [`part`]).
+    pub include_met: bool,
 }
 
 /// Reads `text`, whose first line is line `first` of `file`, into `out`.
-pub(super) fn part(site: &Site, file: &str, text: &str, first: usize, out: &mut Out) -> Part {
+///
+/// With `check`, the lines are also checked for being an aliases file
+/// ([`AliasesScan`]) in the same pass, and reading stops at the
+/// first line that refuses the file or at the first `:include:`: an
+/// include list is read only once the whole file is known to be one.
+pub(super) fn part(
+    site: &Site,
+    file: &str,
+    text: &str,
+    first: usize,
+    out: &mut Out,
+    check: bool,
+) -> Part {
     let mut report = Report::default();
     let mut rhs_text = String::with_capacity(text.len() / 2);
+    let mut scan = check.then(AliasesScan::default);
     // Reused for every entry.
-    let mut scratch = Scratch::default();
+    let mut scratch = Scratch {
+        hold_includes: check,
+        ..Scratch::default()
+    };
     for l in lines::LogicalLines::starting_at(text, first) {
+        if let Some(s) = &mut scan {
+            if s.feed(file, &l) {
+                break;
+            }
+        }
         match l.kind {
             lines::Kind::Comment if l.joined > 0 => report.push(
                 file,
@@ -99,10 +125,18 @@ pub(super) fn part(site: &Site, file: &str, text: &str, first: usize, out: &mut 
                         ..a
                     });
                 }
+                if scratch.include_met {
+                    break;
+                }
             }
         }
     }
-    Part { report, rhs_text }
+    Part {
+        report,
+        rhs_text,
+        scan,
+        include_met: scratch.include_met,
+    }
 }
 
 fn head(s: &str) -> &str {
@@ -121,6 +155,10 @@ struct Scratch {
     got: Vec<Target>,
     /// The entry's targets so far (copied out at their exact size).
     targets: Vec<Target>,
+    /// Stop at an `:include:` instead of reading it...
+    hold_includes: bool,
+    /// ... and say so here.
+    include_met: bool,
 }
 
 /// One entry → its alias (right-hand side not yet placed) and the
@@ -163,13 +201,22 @@ fn read_entry<'t>(
             false,
         );
     }
-    let Scratch { got, targets } = scratch;
+    let Scratch {
+        got,
+        targets,
+        hold_includes,
+        include_met,
+    } = scratch;
     targets.clear();
     // Most lists are short: a set only once one is long, so a 10,000-name
     // list stays linear and a one-name alias costs no set.
     let mut seen: Option<FxHashSet<Target>> = None;
     for piece in Commas::new(e.rhs) {
         let p = crate::target::parse_piece_ref(site, piece);
+        if *hold_includes && matches!(p.result, Ok(Target::Include(_))) {
+            *include_met = true;
+            return None;
+        }
         got.clear();
         resolve(site, file, line, &e.name, p, report, got);
         for t in got.drain(..) {
