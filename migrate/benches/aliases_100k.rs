@@ -8,6 +8,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// The `migrate` binary's allocator, so that in-process figures match it.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const N: usize = 100_000;
 
 fn generate() -> String {

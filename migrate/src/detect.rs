@@ -6,6 +6,8 @@
 //! nonsense recipients; converting either way would be wrong, so the
 //! converter stops and asks.
 
+use std::borrow::Borrow;
+
 use crate::aliases::lines::Logical;
 
 /// Input the converter will not read.
@@ -48,7 +50,7 @@ fn is_shell_alias(line: &str) -> bool {
         .filter(|r| r.starts_with([' ', '\t']))
         .map(str::trim_start)
         .unwrap_or(line);
-    let Some(eq) = rest.find('=') else {
+    let Some(eq) = memchr::memchr(b'=', rest.as_bytes()) else {
         return false;
     };
     let (name, value) = (&rest[..eq], &rest[eq + 1..]);
@@ -62,35 +64,68 @@ fn is_shell_alias(line: &str) -> bool {
 /// Checks that `bytes` is a sendmail aliases file and returns its text.
 pub fn aliases<'a>(file: &str, bytes: &'a [u8]) -> Result<&'a str, Refused> {
     let text = utf8(file, bytes)?;
-    aliases_lines(file, &crate::aliases::lines::logical_lines(text))?;
+    aliases_lines(file, crate::aliases::lines::logical_lines(text))?;
     Ok(text)
 }
 
-/// [`aliases`] on a file already split into logical lines (the converter
-/// splits once and reuses them).
-pub fn aliases_lines(file: &str, lines: &[Logical<'_>]) -> Result<(), Refused> {
-    let (mut with_colon, mut without) = (0usize, None::<usize>);
-    let mut count_without = 0usize;
-    for l in lines {
+/// [`aliases`] on a file split into logical lines (a slice or the
+/// [`LogicalLines`](crate::aliases::lines::LogicalLines) iterator).
+pub fn aliases_lines<'a, L: Borrow<Logical<'a>>>(
+    file: &str,
+    lines: impl IntoIterator<Item = L>,
+) -> Result<(), Refused> {
+    AliasesScan::of(file, lines).verdict(file)
+}
+
+/// What [`aliases_lines`] found in some lines; the scans of consecutive
+/// parts of a file [`merge`](AliasesScan::merge) into the scan of the
+/// whole.
+#[derive(Debug, Clone, Default)]
+pub struct AliasesScan {
+    /// The first line that alone refuses the file.
+    refused: Option<Refused>,
+    with_colon: usize,
+    count_without: usize,
+    /// The first entry without a colon.
+    without: Option<usize>,
+}
+
+impl AliasesScan {
+    pub fn of<'a, L: Borrow<Logical<'a>>>(
+        file: &str,
+        lines: impl IntoIterator<Item = L>,
+    ) -> AliasesScan {
+        let mut s = AliasesScan::default();
+        for l in lines {
+            if s.feed(file, l.borrow()) {
+                break;
+            }
+        }
+        s
+    }
+
+    /// Takes in one more line; true once the file is refused.
+    pub fn feed(&mut self, file: &str, l: &Logical<'_>) -> bool {
         if l.kind != crate::aliases::lines::Kind::Entry {
-            continue;
+            return false;
         }
         let t = l.text.trim_end_matches('\r');
         if is_shell_alias(t) {
-            return Err(Refused::new(
+            self.refused = Some(Refused::new(
                 file,
                 l.line,
                 format!("`{t}` is a shell alias (NAME='command'), not a sendmail alias"),
             ));
+            return true;
         }
-        if t.contains(':') {
-            with_colon += 1;
-            continue;
+        if memchr::memchr(b':', t.as_bytes()).is_some() {
+            self.with_colon += 1;
+            return false;
         }
-        count_without += 1;
+        self.count_without += 1;
         let key = t.split([' ', '\t']).next().unwrap_or("");
         if key.contains('@') {
-            return Err(Refused::new(
+            self.refused = Some(Refused::new(
                 file,
                 l.line,
                 format!(
@@ -98,23 +133,50 @@ pub fn aliases_lines(file: &str, lines: &[Logical<'_>]) -> Result<(), Refused> {
                      sendmail alias; convert it as a virtusertable"
                 ),
             ));
+            return true;
         }
-        without.get_or_insert(l.line);
+        self.without.get_or_insert(l.line);
+        false
     }
-    if let Some(line) = without {
-        if count_without >= with_colon.max(1) {
-            return Err(Refused::new(
-                file,
-                line,
-                format!(
-                    "{count_without} of {} entries have no colon: this is not a sendmail aliases \
-                     file (a map source or a list?)",
-                    count_without + with_colon
-                ),
-            ));
+
+    /// The entries seen (each gives at most one alias).
+    pub fn entries(&self) -> usize {
+        self.with_colon + self.count_without
+    }
+
+    /// This scan followed by the scan of the lines after it.
+    pub fn merge(self, later: AliasesScan) -> AliasesScan {
+        if self.refused.is_some() {
+            return self;
+        }
+        AliasesScan {
+            refused: later.refused,
+            with_colon: self.with_colon + later.with_colon,
+            count_without: self.count_without + later.count_without,
+            without: self.without.or(later.without),
         }
     }
-    Ok(())
+
+    pub fn verdict(self, file: &str) -> Result<(), Refused> {
+        if let Some(r) = self.refused {
+            return Err(r);
+        }
+        if let Some(line) = self.without {
+            if self.count_without >= self.with_colon.max(1) {
+                return Err(Refused::new(
+                    file,
+                    line,
+                    format!(
+                        "{} of {} entries have no colon: this is not a sendmail aliases \
+                         file (a map source or a list?)",
+                        self.count_without,
+                        self.count_without + self.with_colon
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Checks that a `.forward` file is a sendmail address list, not a mail

@@ -7,10 +7,12 @@
 //!   that is not sendmail syntax.
 //! * [`forward`] converts `~/.forward` files (spec §2, §3.3).
 //! * [`qmail_out`] writes `.qmail-NAME` files for the alias user,
-//!   [`fastforward_out`] a fastforward source and its `aliases.cdb`.
+//!   [`fastforward_out`] a fastforward source and its `aliases.cdb`
+//!   (built in memory by [`cdbmake`], byte for byte as newaliases does).
 //! * [`report`] is the one model of what the user is told; [`write`]
 //!   writes atomically, refuses to overwrite, and shows dry-run diffs.
-//! * [`site`] holds what the conversion knows about the host.
+//! * [`site`] holds what the conversion knows about the host; [`par`]
+//!   runs the halves of a large aliases file at once.
 //! * [`verify`] replays every address through the old sendmail (real or
 //!   modelled) and the new qmail configuration and compares deliveries;
 //!   [`queue`] imports an undrained sendmail queue into the MTA's queue.
@@ -26,6 +28,7 @@
 #![forbid(unsafe_code)]
 
 pub mod aliases;
+pub mod cdbmake;
 pub mod cli;
 pub mod config;
 pub mod detect;
@@ -33,6 +36,7 @@ pub mod fastforward_out;
 pub mod forward;
 pub mod host;
 pub mod include;
+pub mod par;
 pub mod qmail_out;
 pub mod queue;
 pub mod report;

@@ -13,8 +13,10 @@
 //! forwards to `X-owner@host`); [`OwnerForm::Prefix`] keeps fastforward's
 //! `owner-X` name only. The report states which.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::hash_map::Entry;
 use std::path::Path;
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::aliases::{Alias, Converted};
 use crate::report::{Action, Report};
@@ -34,28 +36,54 @@ pub enum OwnerForm {
 
 /// The `.qmail` file name for a local name.
 pub fn file_name(name: &str) -> String {
-    format!(".qmail-{}", name.to_ascii_lowercase().replace('.', ":"))
+    let mut f = String::with_capacity(7 + name.len());
+    f.push_str(".qmail-");
+    f.extend(name.chars().map(|c| match c.to_ascii_lowercase() {
+        '.' => ':',
+        c => c,
+    }));
+    f
 }
 
 /// The `.qmail` line for one target, or why there is none.
 pub fn line(site: &Site, t: &Target) -> Result<String, &'static str> {
-    Ok(match t {
-        Target::Local { user, .. } => format!("&{}@{}", mta::quote::quote_str(user), site.me),
-        Target::Remote(a) => format!("&{a}"),
-        Target::Program(cmd) => format!("|{cmd}"),
-        Target::File(p) if p == "/dev/null" => "|cat >/dev/null".to_string(),
+    let mut l = String::new();
+    push_line(site, t, &mut l)?;
+    Ok(l)
+}
+
+/// [`line`] appended to `out` (without its newline).
+fn push_line(site: &Site, t: &Target, out: &mut String) -> Result<(), &'static str> {
+    match t {
+        Target::Local { user, .. } => {
+            out.push('&');
+            mta::quote::push_quoted_str(out, user);
+            out.push('@');
+            out.push_str(&site.me);
+        }
+        Target::Remote(a) => {
+            out.push('&');
+            out.push_str(a);
+        }
+        Target::Program(cmd) => {
+            out.push('|');
+            out.push_str(cmd);
+        }
+        Target::File(p) if p == "/dev/null" => out.push_str("|cat >/dev/null"),
         Target::File(p) if p.ends_with('/') => {
             return Err("a path ending in `/` is a Maildir to qmail but was a file to sendmail")
         }
-        Target::File(p) => p.clone(),
+        Target::File(p) => out.push_str(p),
         Target::Include(_) => return Err("includes are inlined before output"),
-    })
+    }
+    Ok(())
 }
 
 /// sendmail's envelope sender for list `X` with owner alias `o` (§1.4):
-/// the owner's text when it is one plain address, else `owner-X`.
-pub fn sendmail_owner_sender(owner: &Alias) -> String {
-    let raw = owner.raw_rhs.trim();
+/// the owner's text (`raw_rhs`, see [`Converted::raw_rhs`]) when it is one
+/// plain address, else `owner-X`.
+pub fn sendmail_owner_sender(owner: &Alias, raw_rhs: &str) -> String {
+    let raw = raw_rhs.trim();
     if raw.contains([',', ':', '/', '|', '"']) {
         owner.name.clone()
     } else {
@@ -66,19 +94,20 @@ pub fn sendmail_owner_sender(owner: &Alias) -> String {
 fn body(site: &Site, file: &str, a: &Alias, report: &mut Report) -> Option<String> {
     let mut text = String::new();
     for t in &a.targets {
-        match line(site, t) {
-            Ok(l) => {
-                text.push_str(&l);
-                text.push('\n');
+        let start = text.len();
+        match push_line(site, t, &mut text) {
+            Ok(()) => text.push('\n'),
+            Err(why) => {
+                text.truncate(start);
+                report.push(
+                    file,
+                    a.line,
+                    format!("target of alias `{}`", a.name),
+                    Action::NotConverted,
+                    why,
+                    true,
+                )
             }
-            Err(why) => report.push(
-                file,
-                a.line,
-                format!("target of alias `{}`", a.name),
-                Action::NotConverted,
-                why,
-                true,
-            ),
         }
     }
     (!text.is_empty()).then_some(text)
@@ -95,26 +124,30 @@ pub fn files(
     let file = conv.file.as_str();
     let names: HashSet<&str> = conv.aliases.iter().map(|a| a.name.as_str()).collect();
     let mut out = Vec::with_capacity(conv.aliases.len());
-    let mut taken: HashMap<String, usize> = HashMap::new();
-    let mut emit = |report: &mut Report, fname: String, line: usize, text: &str| {
-        if let Some(prev) = taken.get(&fname) {
-            report.push(
+    let mut taken: HashMap<String, usize> = HashMap::default();
+    taken.reserve(conv.aliases.len());
+    let mut emit =
+        |report: &mut Report, fname: String, line: usize, text: Vec<u8>| match taken.entry(fname) {
+            Entry::Occupied(prev) => report.push(
                 file,
                 line,
-                format!("`{fname}`"),
+                format!("`{}`", prev.key()),
                 Action::NotConverted,
-                format!("the alias on line {prev} already maps to this file name"),
+                format!(
+                    "the alias on line {} already maps to this file name",
+                    prev.get()
+                ),
                 true,
-            );
-            return;
-        }
-        taken.insert(fname.clone(), line);
-        out.push(OutFile {
-            path: dir.join(&fname),
-            contents: text.as_bytes().to_vec(),
-            mode: 0o644,
-        });
-    };
+            ),
+            Entry::Vacant(v) => {
+                out.push(OutFile {
+                    path: dir.join(v.key()),
+                    contents: text,
+                    mode: 0o644,
+                });
+                v.insert(line);
+            }
+        };
     for a in &conv.aliases {
         if a.name.contains('/') || a.name.starts_with('.') {
             report.push(
@@ -138,15 +171,26 @@ pub fn files(
             );
             continue;
         };
-        emit(report, file_name(&a.name), a.line, &text);
         let Some(list) = a.name.strip_prefix("owner-").filter(|l| names.contains(l)) else {
+            emit(report, file_name(&a.name), a.line, text.into_bytes());
             continue;
         };
-        let sender = sendmail_owner_sender(a);
+        emit(
+            report,
+            file_name(&a.name),
+            a.line,
+            text.clone().into_bytes(),
+        );
+        let sender = sendmail_owner_sender(a, conv.raw_rhs(a));
         match form {
             OwnerForm::Suffix if names.contains(format!("{list}-owner").as_str()) => {}
             OwnerForm::Suffix => {
-                emit(report, file_name(&format!("{list}-owner")), a.line, &text);
+                emit(
+                    report,
+                    file_name(&format!("{list}-owner")),
+                    a.line,
+                    text.into_bytes(),
+                );
                 report.push(
                     file,
                     a.line,

@@ -7,7 +7,9 @@
 //! converted." (`reason` carries "sendmail did X; qmail 1.03 has no
 //! equivalent", `action` carries "not converted").
 
+use std::borrow::Cow;
 use std::io::{self, Write};
+use std::sync::Arc;
 
 use anstyle::{AnsiColor, Style};
 use serde::Serialize;
@@ -36,15 +38,20 @@ impl Action {
 }
 
 /// One message of the report.
+///
+/// The file name is shared by the findings of one file, and fixed
+/// wording is not copied: a 100,000-line aliases file has ~40,000
+/// findings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
-    pub file: String,
+    #[serde(serialize_with = "as_str")]
+    pub file: Arc<str>,
     /// 1-based line of the (first physical line of the) construct; 0 when
     /// the finding is about the whole file.
     pub line: usize,
-    pub construct: String,
+    pub construct: Cow<'static, str>,
     pub action: Action,
-    pub reason: String,
+    pub reason: Cow<'static, str>,
     /// True when qmail would behave differently from sendmail or the
     /// converter could not decide: the run then exits non-zero.
     pub needs_decision: bool,
@@ -64,6 +71,28 @@ impl Finding {
     }
 }
 
+fn itoa_buf() -> [u8; 20] {
+    [0; 20]
+}
+
+/// `n` in decimal, written into `buf` (no allocation per finding).
+fn decimal(buf: &mut [u8; 20], mut n: usize) -> &str {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buf[i..]).unwrap_or("0")
+}
+
+fn as_str<S: serde::Serializer>(s: &Arc<str>, ser: S) -> Result<S::Ok, S::Error> {
+    ser.serialize_str(s)
+}
+
 /// All findings of one run, in input order.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
@@ -76,13 +105,18 @@ impl Report {
         &mut self,
         file: &str,
         line: usize,
-        construct: impl Into<String>,
+        construct: impl Into<Cow<'static, str>>,
         action: Action,
-        reason: impl Into<String>,
+        reason: impl Into<Cow<'static, str>>,
         needs_decision: bool,
     ) {
+        // Findings come in runs from one file: share the previous name.
+        let file = match self.findings.last() {
+            Some(f) if *f.file == *file => f.file.clone(),
+            _ => Arc::from(file),
+        };
         self.findings.push(Finding {
-            file: file.to_string(),
+            file,
             line,
             construct: construct.into(),
             action,
@@ -112,15 +146,24 @@ impl Report {
     /// Writes the text report. Colour codes are written always; wrap `out`
     /// in `anstream::AutoStream` to strip them when it is not a terminal.
     pub fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
-        out.write_all(self.render_text(true).as_bytes())
+        self.write_rendered(true, out)
     }
 
     /// The text report, one line per finding then the count; with
-    /// `colour`, ANSI styles mark the location and the verdict. Built with
-    /// `push_str` into one string: a 100,000-line aliases file has ~40,000
-    /// findings, and formatting (or stripping colours from) each piece
-    /// cost more than the conversion.
+    /// `colour`, ANSI styles mark the location and the verdict.
     pub fn render_text(&self, colour: bool) -> String {
+        let mut v = Vec::new();
+        // Writing to a Vec cannot fail.
+        let _ = self.write_rendered(colour, &mut v);
+        String::from_utf8_lossy(&v).into_owned()
+    }
+
+    /// [`Report::render_text`] written to `out` in 64 KiB pieces. Built
+    /// with `push_str`: a 100,000-line aliases file has ~40,000 findings,
+    /// and formatting (or stripping colours from) each piece, or holding
+    /// the whole text, cost more than the conversion.
+    pub fn write_rendered(&self, colour: bool, out: &mut dyn Write) -> io::Result<()> {
+        const CHUNK: usize = 64 * 1024;
         let style = |s: Style| {
             if colour {
                 (s.render().to_string(), s.render_reset().to_string())
@@ -131,12 +174,8 @@ impl Report {
         let decide = style(Style::new().fg_color(Some(AnsiColor::Red.into())).bold());
         let info = style(Style::new().fg_color(Some(AnsiColor::Yellow.into())));
         let loc = style(Style::new().bold());
-        let mut out = String::with_capacity(
-            self.findings
-                .iter()
-                .map(|f| f.file.len() + f.construct.len() + f.reason.len() + 64)
-                .sum(),
-        );
+        let mut buf = String::with_capacity(CHUNK + 1024);
+        let mut num = itoa_buf();
         for f in &self.findings {
             let (tag, mark) = if f.needs_decision {
                 (&decide, "decide")
@@ -144,10 +183,10 @@ impl Report {
                 (&info, "note")
             };
             for piece in [
-                &loc.0,
-                f.file.as_str(),
+                loc.0.as_str(),
+                &f.file,
                 ":",
-                &f.line.to_string(),
+                decimal(&mut num, f.line),
                 &loc.1,
                 ": ",
                 &tag.0,
@@ -161,16 +200,20 @@ impl Report {
                 f.action.words(),
                 ".\n",
             ] {
-                out.push_str(piece);
+                buf.push_str(piece);
+            }
+            if buf.len() >= CHUNK {
+                out.write_all(buf.as_bytes())?;
+                buf.clear();
             }
         }
         let n = self.findings.iter().filter(|f| f.needs_decision).count();
-        out.push_str(&format!(
+        buf.push_str(&format!(
             "{} finding(s), {} need(s) a decision\n",
             self.findings.len(),
             n
         ));
-        out
+        out.write_all(buf.as_bytes())
     }
 
     /// The JSON form: `{"needs_decision": bool, "findings": [...]}`.
@@ -213,6 +256,14 @@ mod tests {
             "/etc/aliases:3: `+detail` addressing: sendmail did deliver NAME+detail to NAME; \
              qmail 1.03 has no equivalent; not converted."
         );
+    }
+
+    #[test]
+    fn line_numbers_in_decimal() {
+        let mut b = itoa_buf();
+        for n in [0, 7, 10, 109_993, usize::MAX] {
+            assert_eq!(decimal(&mut b, n), n.to_string());
+        }
     }
 
     #[test]

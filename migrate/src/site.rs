@@ -7,7 +7,7 @@
 //! counts it: uid not 0, home directory exists and is owned by that uid,
 //! name shorter than 32 bytes, matched case-insensitively.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 

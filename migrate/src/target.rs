@@ -47,34 +47,72 @@ pub struct Parsed {
 /// Splits `text` on commas that are outside quotes, `<>` and `()`.
 /// Empty pieces (a trailing comma) are dropped.
 pub fn split_commas(text: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let (mut quoted, mut angle, mut paren) = (false, 0u32, 0u32);
-    let mut start = 0;
-    let b = text.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'\\' if quoted => i += 1,
-            b'"' => quoted = !quoted,
-            b'<' if !quoted => angle += 1,
-            b'>' if !quoted => angle = angle.saturating_sub(1),
-            b'(' if !quoted => paren += 1,
-            b')' if !quoted => paren = paren.saturating_sub(1),
-            b',' if !quoted && angle == 0 && paren == 0 => {
-                out.push(&text[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    out.push(&text[start..]);
-    out.retain(|p| !is_blank(p));
-    out
+    Commas::new(text).collect()
 }
 
-fn is_blank(s: &str) -> bool {
-    s.bytes().all(|c| matches!(c, b' ' | b'\t' | b'\r' | b'\n'))
+/// [`split_commas`] as an iterator (nothing collected: the aliases reader
+/// splits 100,000 right-hand sides).
+#[derive(Debug, Clone)]
+pub struct Commas<'a> {
+    text: &'a str,
+    /// Where the next piece starts; `None` once the last one was given.
+    pos: Option<usize>,
+}
+
+impl<'a> Commas<'a> {
+    pub fn new(text: &'a str) -> Commas<'a> {
+        Commas { text, pos: Some(0) }
+    }
+}
+
+impl<'a> Iterator for Commas<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let b = self.text.as_bytes();
+        while let Some(start) = self.pos {
+            // Quotes, brackets and parentheses are all closed at a split
+            // comma, so each piece starts with a fresh state.
+            let (mut quoted, mut angle, mut paren) = (false, 0u32, 0u32);
+            let mut i = start;
+            let mut end = None;
+            while i < b.len() {
+                match b[i] {
+                    b'\\' if quoted => i += 1,
+                    b'"' => quoted = !quoted,
+                    b'<' if !quoted => angle += 1,
+                    b'>' if !quoted => angle = angle.saturating_sub(1),
+                    b'(' if !quoted => paren += 1,
+                    b')' if !quoted => paren = paren.saturating_sub(1),
+                    b',' if !quoted && angle == 0 && paren == 0 => {
+                        end = Some(i);
+                        break;
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+            let piece = match end {
+                Some(e) => {
+                    self.pos = Some(e + 1);
+                    &self.text[start..e]
+                }
+                None => {
+                    self.pos = None;
+                    &self.text[start..]
+                }
+            };
+            // Blank pieces (a trailing comma) are skipped; a piece is
+            // rarely blank past its first byte or two.
+            if !piece
+                .bytes()
+                .all(|c| matches!(c, b' ' | b'\t' | b'\r' | b'\n'))
+            {
+                return Some(piece);
+            }
+        }
+        None
+    }
 }
 
 fn trim(s: &str) -> &str {
@@ -83,7 +121,7 @@ fn trim(s: &str) -> &str {
 
 /// Drops `(comments)` outside quotes.
 fn strip_comments(s: &str) -> Cow<'_, str> {
-    if !s.contains('(') {
+    if memchr::memchr(b'(', s.as_bytes()).is_none() {
         return s.into();
     }
     let mut out = String::with_capacity(s.len());
@@ -118,13 +156,17 @@ fn strip_comments(s: &str) -> Cow<'_, str> {
 
 /// `Name <addr>` → `addr` (outside quotes).
 fn angle_addr(s: &str) -> Option<&str> {
+    // Without a `>` there is no route address (the common case).
+    memchr::memchr(b'>', s.as_bytes())?;
     let mut quoted = false;
     let mut open = None;
-    for (i, c) in s.char_indices() {
+    // Byte-wise: the delimiters are ASCII and never inside a UTF-8
+    // multi-byte character.
+    for (i, &c) in s.as_bytes().iter().enumerate() {
         match c {
-            '"' => quoted = !quoted,
-            '<' if !quoted => open = Some(i),
-            '>' if !quoted => return open.map(|o| &s[o + 1..i]),
+            b'"' => quoted = !quoted,
+            b'<' if !quoted => open = Some(i),
+            b'>' if !quoted => return open.map(|o| &s[o + 1..i]),
             _ => {}
         }
     }
@@ -132,8 +174,11 @@ fn angle_addr(s: &str) -> Option<&str> {
 }
 
 /// The content of a fully quoted string, unescaped, if `s` is one.
-fn unquote_whole(s: &str) -> Option<String> {
+fn unquote_whole(s: &str) -> Option<Cow<'_, str>> {
     let inner = s.strip_prefix('"')?.strip_suffix('"')?;
+    if memchr::memchr2(b'\\', b'"', inner.as_bytes()).is_none() {
+        return Some(inner.into());
+    }
     let mut out = String::with_capacity(inner.len());
     let mut chars = inner.chars();
     while let Some(c) = chars.next() {
@@ -143,16 +188,16 @@ fn unquote_whole(s: &str) -> Option<String> {
             _ => out.push(c),
         }
     }
-    Some(out)
+    Some(out.into())
 }
 
 /// True when `s` has white space outside quotes.
 fn has_unquoted_space(s: &str) -> bool {
     let mut quoted = false;
-    for c in s.chars() {
+    for &c in s.as_bytes() {
         match c {
-            '"' => quoted = !quoted,
-            ' ' | '\t' | '\r' | '\n' if !quoted => return true,
+            b'"' => quoted = !quoted,
+            b' ' | b'\t' | b'\r' | b'\n' if !quoted => return true,
             _ => {}
         }
     }
@@ -186,7 +231,33 @@ fn include_path(rest: &str) -> Target {
 
 /// Parses one comma-separated piece (spec §1.3 and the §5 table).
 pub fn parse_piece(site: &Site, raw: &str) -> Parsed {
+    let p = parse_piece_ref(site, raw);
+    Parsed {
+        piece: p.piece.to_string(),
+        result: p.result,
+        error_label: p.error_label,
+    }
+}
+
+/// [`Parsed`] borrowing its piece from the right-hand side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PieceRef<'a> {
+    pub piece: &'a str,
+    pub result: Result<Target, Bogus>,
+    pub error_label: bool,
+}
+
+/// [`parse_piece`] without copying the piece.
+pub fn parse_piece_ref<'a>(site: &Site, raw: &'a str) -> PieceRef<'a> {
     let piece = trim(raw);
+    if let Some(at) = plain(piece) {
+        // What every step below would leave as it is.
+        return PieceRef {
+            piece,
+            result: local_or_remote_at(site, piece, piece, at),
+            error_label: false,
+        };
+    }
     let mut error_label = false;
     let stripped = strip_comments(piece);
     let mut s = trim(&stripped);
@@ -204,11 +275,31 @@ pub fn parse_piece(site: &Site, raw: &str) -> Parsed {
         s = &s[..s.len() - 1];
     }
     let result = classify(site, s);
-    Parsed {
-        piece: piece.to_string(),
+    PieceRef {
+        piece,
         result,
         error_label,
     }
+}
+
+/// A bare `user` or `user@host`: no comment, route, quote, program, file,
+/// include, `error:` label, backslash or blank, so nothing for the
+/// general path to strip or classify (most pieces of a large file).
+/// `Some` with the position of the last `@` when it is one.
+fn plain(s: &str) -> Option<Option<usize>> {
+    if s.is_empty() || s.starts_with('/') {
+        return None;
+    }
+    let mut at = None;
+    for (i, &c) in s.as_bytes().iter().enumerate() {
+        match c {
+            b'@' => at = Some(i),
+            b'(' | b')' | b'<' | b'>' | b'"' | b'\\' | b'|' | b':' | b' ' | b'\t' | b'\r'
+            | b'\n' => return None,
+            _ => {}
+        }
+    }
+    Some(at)
 }
 
 fn classify(site: &Site, s: &str) -> Result<Target, Bogus> {
@@ -226,7 +317,7 @@ fn classify(site: &Site, s: &str) -> Result<Target, Bogus> {
             return Ok(Target::Program(trim(cmd).to_string()));
         }
         if inner.starts_with('/') {
-            return Ok(Target::File(inner));
+            return Ok(Target::File(inner.into_owned()));
         }
         if let Some(rest) = inner.strip_prefix(":include:") {
             return Ok(include_path(rest));
@@ -238,7 +329,7 @@ fn classify(site: &Site, s: &str) -> Result<Target, Bogus> {
         let cmd = trim(cmd);
         // `|"prog x"`: the bar before the quote still means a program.
         if let Some(inner) = unquote_whole(cmd) {
-            return Ok(Target::Program(inner));
+            return Ok(Target::Program(inner.into_owned()));
         }
         return Ok(Target::Program(blanksub(cmd)));
     }
@@ -267,7 +358,16 @@ fn classify(site: &Site, s: &str) -> Result<Target, Bogus> {
 }
 
 fn local_or_remote(site: &Site, addr: &str, shown: &str) -> Result<Target, Bogus> {
-    let at = last_unquoted_at(addr);
+    local_or_remote_at(site, addr, shown, last_unquoted_at(addr))
+}
+
+/// [`local_or_remote`] with the last unquoted `@` of `addr` found.
+fn local_or_remote_at(
+    site: &Site,
+    addr: &str,
+    shown: &str,
+    at: Option<usize>,
+) -> Result<Target, Bogus> {
     match at {
         None => Ok(Target::Local {
             user: addr.to_ascii_lowercase(),
@@ -291,7 +391,9 @@ fn local_or_remote(site: &Site, addr: &str, shown: &str) -> Result<Target, Bogus
             let mut a = String::with_capacity(addr.len());
             a.push_str(local);
             a.push('@');
-            a.extend(host.chars().map(|c| c.to_ascii_lowercase()));
+            let h = a.len();
+            a.push_str(host);
+            a[h..].make_ascii_lowercase();
             Ok(Target::Remote(a))
         }
     }
@@ -300,10 +402,10 @@ fn local_or_remote(site: &Site, addr: &str, shown: &str) -> Result<Target, Bogus
 fn last_unquoted_at(s: &str) -> Option<usize> {
     let mut quoted = false;
     let mut at = None;
-    for (i, c) in s.char_indices() {
+    for (i, &c) in s.as_bytes().iter().enumerate() {
         match c {
-            '"' => quoted = !quoted,
-            '@' if !quoted => at = Some(i),
+            b'"' => quoted = !quoted,
+            b'@' if !quoted => at = Some(i),
             _ => {}
         }
     }
@@ -397,6 +499,35 @@ mod tests {
         assert!(parse_piece(&site(), "error:5.1.1:550 No such user")
             .result
             .is_err());
+    }
+
+    #[test]
+    fn plain_pieces_parse_as_the_general_path_does() {
+        for p in [
+            "bob",
+            "Bob@Example.NET",
+            "a@b@c",
+            "x@",
+            "\u{e9}t\u{e9}@h\u{e9}.org",
+            "a.b",
+        ] {
+            assert_eq!(plain(p), Some(last_unquoted_at(p)), "{p}");
+            assert_eq!(local_or_remote(&site(), p, p), classify(&site(), p), "{p}");
+        }
+        for p in [
+            "/f",
+            "|p",
+            "a b",
+            "\"q\"",
+            "error:x",
+            ":include:/f",
+            "a(b)",
+            "<a>",
+            "\\a",
+            "",
+        ] {
+            assert_eq!(plain(p), None, "{p}");
+        }
     }
 
     #[test]

@@ -40,10 +40,11 @@ pub struct Entry<'a> {
 
 fn colon(text: &str) -> Option<usize> {
     let mut quoted = false;
-    for (i, c) in text.char_indices() {
+    // Byte-wise: `"` and `:` never occur inside a multi-byte character.
+    for (i, &c) in text.as_bytes().iter().enumerate() {
         match c {
-            '"' => quoted = !quoted,
-            ':' if !quoted => return Some(i),
+            b'"' => quoted = !quoted,
+            b':' if !quoted => return Some(i),
             _ => {}
         }
     }
@@ -59,8 +60,8 @@ pub fn parse<'a>(site: &Site, text: &'a str) -> Result<Entry<'a>, Skip> {
     let c = colon(text).ok_or(Skip::MissingColon)?;
     let lhs = text[..c].trim_matches(blank);
     let rhs = &text[c + 1..];
-    let (mut name, domain) = match lhs.rfind('@') {
-        Some(at) if !lhs[at..].contains('"') => (&lhs[..at], Some(&lhs[at + 1..])),
+    let (mut name, domain) = match lhs.bytes().rposition(|c| c == b'@') {
+        Some(at) if !lhs.as_bytes()[at..].contains(&b'"') => (&lhs[..at], Some(&lhs[at + 1..])),
         _ => (lhs, None),
     };
     if let Some(inner) = name.strip_prefix('"').and_then(|n| n.strip_suffix('"')) {

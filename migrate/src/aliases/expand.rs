@@ -8,10 +8,12 @@
 //! * local targets that are neither aliases nor accounts (User unknown).
 //!
 //! Loops are found with an iterative Tarjan SCC and depths with one
-//! memoised pass, so 100,000 aliases stay linear.
+//! memoised pass, so 100,000 aliases stay linear; the per-alias pass runs
+//! in two halves at once for a large table.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
+use super::index::NameIndex;
 use super::Alias;
 use crate::report::{Action, Report};
 use crate::site::Site;
@@ -22,6 +24,31 @@ pub const MAX_ALIAS_RECURSION: usize = 10;
 
 /// Adds the table-wide findings for `aliases` to `report`.
 pub fn analyse(site: &Site, file: &str, aliases: &[Alias], report: &mut Report) {
+    let parallel = aliases.len() >= PAR_ALIASES;
+    analyse_indexed(
+        site,
+        file,
+        aliases,
+        &NameIndex::new(aliases),
+        parallel,
+        report,
+    );
+}
+
+/// From this many aliases on, [`analyse`] looks at each alias's names in
+/// two halves at once.
+const PAR_ALIASES: usize = 8192;
+
+/// [`analyse`] with the [`NameIndex`] of `aliases` already built;
+/// `parallel` splits the per-alias pass in two (same findings).
+pub fn analyse_indexed(
+    site: &Site,
+    file: &str,
+    aliases: &[Alias],
+    index: &NameIndex<'_>,
+    parallel: bool,
+    report: &mut Report,
+) {
     let Some(first) = aliases.iter().map(|a| a.line).min() else {
         return;
     };
@@ -34,39 +61,90 @@ pub fn analyse(site: &Site, file: &str, aliases: &[Alias], report: &mut Report) 
          qmail 1.03 has no equivalent (its extension separator is `-`)",
         false,
     );
-    let index: HashMap<&str, usize> = aliases
-        .iter()
-        .enumerate()
-        .map(|(i, a)| (a.name.as_str(), i))
-        .collect();
-    for a in aliases {
+    let n = aliases.len();
+    // Room for a finding per alias: a list that grows by doubling copies
+    // itself, and memory is most of the time of a large conversion (room
+    // never written to costs nothing).
+    report.findings.reserve(n);
+    let graph = if parallel && n >= 2 {
+        // The first half on this thread, straight into `report`.
+        let ((b, rb), a) = crate::par::join(
+            || {
+                let mut later = Report::default();
+                let g = names(site, file, aliases, n / 2..n, index, &mut later);
+                (g, later)
+            },
+            || names(site, file, aliases, 0..n / 2, index, report),
+        );
+        report.findings.extend(rb.findings);
+        a.then(b)
+    } else {
+        names(site, file, aliases, 0..n, index, report)
+    };
+    let comp = tarjan(&graph);
+    loops(site, file, aliases, &comp, report);
+    depths(file, aliases, &graph, &comp, report);
+    duplicates(file, aliases, index, &graph, &comp, report);
+}
+
+/// The findings about the names of `aliases[range]` and what they point
+/// to (routing, local targets), and their part of the alias graph. One
+/// lookup per local target serves both.
+fn names(
+    site: &Site,
+    file: &str,
+    aliases: &[Alias],
+    range: std::ops::Range<usize>,
+    index: &NameIndex<'_>,
+    report: &mut Report,
+) -> Graph {
+    let mut graph = Graph {
+        // The first part gets room for the later one it is joined with.
+        start: Vec::with_capacity(aliases.len() - range.start + 1),
+        to: Vec::new(),
+    };
+    graph.start.push(0);
+    for i in range {
+        let a = &aliases[i];
         routing(site, file, a, report);
         for t in &a.targets {
             if let Target::Local { user, backslash } = t {
-                local_target(site, file, a, user, *backslash, &index, report);
+                let j = index.get(user);
+                local_target(site, file, a, user, *backslash, j.is_some(), report);
+                if let Some(j) = j.filter(|&j| !backslash && j != i) {
+                    graph.to.push(j);
+                }
             }
         }
+        graph.start.push(graph.to.len());
     }
-    let edges: Vec<Vec<usize>> = aliases
-        .iter()
-        .enumerate()
-        .map(|(i, a)| {
-            a.targets
-                .iter()
-                .filter_map(|t| match t {
-                    Target::Local {
-                        user,
-                        backslash: false,
-                    } => index.get(user.as_str()).copied().filter(|&j| j != i),
-                    _ => None,
-                })
-                .collect()
-        })
-        .collect();
-    let comp = tarjan(&edges);
-    loops(site, file, aliases, &comp, report);
-    depths(file, aliases, &edges, &comp, report);
-    duplicates(file, aliases, &index, &comp, report);
+    graph
+}
+
+/// The alias graph: the aliases alias `v` names, in target order, are
+/// `to[start[v]..start[v + 1]]` (one array for all edges).
+struct Graph {
+    start: Vec<usize>,
+    to: Vec<usize>,
+}
+
+impl Graph {
+    /// This graph's nodes followed by `later`'s.
+    fn then(mut self, later: Graph) -> Graph {
+        let base = self.to.len();
+        self.start
+            .extend(later.start.iter().skip(1).map(|&e| base + e));
+        self.to.extend(later.to);
+        self
+    }
+
+    fn len(&self) -> usize {
+        self.start.len() - 1
+    }
+
+    fn out(&self, v: usize) -> &[usize] {
+        &self.to[self.start[v]..self.start[v + 1]]
+    }
 }
 
 /// What a target finally delivers to, as a comparable key.
@@ -80,12 +158,23 @@ fn leaf_key(t: &Target) -> String {
     }
 }
 
+/// The alias (other than `i`) that target `t` of alias `i` is aliased to.
+fn other_alias(t: &Target, i: usize, index: &NameIndex<'_>) -> Option<usize> {
+    match t {
+        Target::Local {
+            user,
+            backslash: false,
+        } => index.get(user).filter(|&j| j != i),
+        _ => None,
+    }
+}
+
 /// The final targets alias `i` expands to (sorted, deduplicated), or
 /// `None` inside a loop or beyond sendmail's recursion limit.
 fn leaves(
     i: usize,
     aliases: &[Alias],
-    index: &HashMap<&str, usize>,
+    index: &NameIndex<'_>,
     comp: &Components,
     memo: &mut Vec<Option<Option<std::rc::Rc<Vec<String>>>>>,
     depth: usize,
@@ -93,24 +182,18 @@ fn leaves(
     if let Some(m) = &memo[i] {
         return m.clone();
     }
-    if depth > MAX_ALIAS_RECURSION || comp.size[comp.of[i]] > 1 {
+    if depth > MAX_ALIAS_RECURSION || comp.cyclic[i] {
         return None;
     }
     let mut out = Vec::new();
     for t in &aliases[i].targets {
-        match t {
-            Target::Local {
-                user,
-                backslash: false,
-            } if index.get(user.as_str()).is_some_and(|&j| j != i) => {
-                let j = index[user.as_str()];
-                out.extend(
-                    leaves(j, aliases, index, comp, memo, depth + 1)?
-                        .iter()
-                        .cloned(),
-                );
-            }
-            t => out.push(leaf_key(t)),
+        match other_alias(t, i, index) {
+            Some(j) => out.extend(
+                leaves(j, aliases, index, comp, memo, depth + 1)?
+                    .iter()
+                    .cloned(),
+            ),
+            None => out.push(leaf_key(t)),
         }
     }
     out.sort();
@@ -126,34 +209,32 @@ fn leaves(
 fn duplicates(
     file: &str,
     aliases: &[Alias],
-    index: &HashMap<&str, usize>,
+    index: &NameIndex<'_>,
+    graph: &Graph,
     comp: &Components,
     report: &mut Report,
 ) {
-    let mut memo = vec![None; aliases.len()];
+    // Only aliases that name other aliases need it.
+    let mut memo = Vec::new();
     for (i, a) in aliases.iter().enumerate() {
-        let lists = a
-            .targets
-            .iter()
-            .filter(|t| matches!(t, Target::Local { user, backslash: false } if index.get(user.as_str()).is_some_and(|&j| j != i)))
-            .count();
-        if a.targets.len() < 2 || lists == 0 || comp.size[comp.of[i]] > 1 {
+        // The graph's edges of `i` are its targets that are other aliases.
+        let lists = graph.out(i).len();
+        if a.targets.len() < 2 || lists == 0 || comp.cyclic[i] {
             continue;
         }
-        let mut seen: HashMap<String, String> = HashMap::new();
+        if memo.is_empty() {
+            memo = vec![None; aliases.len()];
+        }
+        let mut seen: HashMap<String, String> = HashMap::default();
         'targets: for t in &a.targets {
-            let (keys, via) = match t {
-                Target::Local {
-                    user,
-                    backslash: false,
-                } if index.get(user.as_str()).is_some_and(|&j| j != i) => {
-                    let j = index[user.as_str()];
+            let (keys, via) = match (other_alias(t, i, index), t) {
+                (Some(j), Target::Local { user, .. }) => {
                     match leaves(j, aliases, index, comp, &mut memo, 1) {
                         Some(l) => (l.to_vec(), format!("through `{user}`")),
                         None => continue,
                     }
                 }
-                t => (vec![leaf_key(t)], "directly".to_string()),
+                _ => (vec![leaf_key(t)], "directly".to_string()),
             };
             for k in keys {
                 match seen.get(&k) {
@@ -217,7 +298,7 @@ fn local_target(
     a: &Alias,
     user: &str,
     backslash: bool,
-    index: &HashMap<&str, usize>,
+    is_alias: bool,
     report: &mut Report,
 ) {
     let qmail_account = site
@@ -238,11 +319,11 @@ fn local_target(
         }
         return;
     }
-    if !index.contains_key(user) && !site.accounts.sendmail_user(user) && user != a.name {
+    if !is_alias && !site.accounts.sendmail_user(user) && user != a.name {
         report.push(
             file,
             a.line,
-            format!("`{user}` in alias `{}`", a.name),
+            ["`", user, "` in alias `", &a.name, "`"].concat(),
             Action::Converted,
             "neither an alias nor an account: sendmail bounced it (550 5.1.1 User unknown), \
              qmail bounces it too",
@@ -251,31 +332,35 @@ fn local_target(
     }
 }
 
-/// Strongly connected components; returns the component id of each node
-/// and, per component, its size.
+/// The loops of the graph: which aliases are in one, and each loop's
+/// members in ascending order.
 struct Components {
-    of: Vec<usize>,
-    size: Vec<usize>,
+    cyclic: Vec<bool>,
+    loops: Vec<Vec<usize>>,
 }
 
-fn tarjan(edges: &[Vec<usize>]) -> Components {
-    let n = edges.len();
+/// Strongly connected components (iterative Tarjan); only those of more
+/// than one alias are kept.
+fn tarjan(graph: &Graph) -> Components {
+    let n = graph.len();
     const NONE: usize = usize::MAX;
-    let (mut idx, mut low, mut of) = (vec![NONE; n], vec![0; n], vec![NONE; n]);
+    let (mut idx, mut low) = (vec![NONE; n], vec![0; n]);
     let mut on_stack = vec![false; n];
-    let (mut stack, mut size, mut next) = (Vec::new(), Vec::new(), 0);
+    let mut cyclic = vec![false; n];
+    let (mut stack, mut loops, mut next) = (Vec::new(), Vec::new(), 0);
+    let mut call: Vec<(usize, usize)> = Vec::new();
     for root in 0..n {
         if idx[root] != NONE {
             continue;
         }
-        let mut call: Vec<(usize, usize)> = vec![(root, 0)];
+        call.push((root, 0));
         idx[root] = next;
         low[root] = next;
         next += 1;
         stack.push(root);
         on_stack[root] = true;
         while let Some(&mut (v, ref mut k)) = call.last_mut() {
-            if let Some(&w) = edges[v].get(*k) {
+            if let Some(&w) = graph.out(v).get(*k) {
                 *k += 1;
                 if idx[w] == NONE {
                     idx[w] = next;
@@ -293,34 +378,35 @@ fn tarjan(edges: &[Vec<usize>]) -> Components {
             if let Some(&(u, _)) = call.last() {
                 low[u] = low[u].min(low[v]);
             }
-            if low[v] == idx[v] {
-                let id = size.len();
-                let mut count = 0;
+            if low[v] == idx[v] && stack.last() == Some(&v) {
+                // A component of one alias (there are no self edges).
+                stack.pop();
+                on_stack[v] = false;
+            } else if low[v] == idx[v] {
+                let mut members = Vec::new();
                 while let Some(w) = stack.pop() {
                     on_stack[w] = false;
-                    of[w] = id;
-                    count += 1;
+                    members.push(w);
                     if w == v {
                         break;
                     }
                 }
-                size.push(count);
+                if members.len() > 1 {
+                    members.sort_unstable();
+                    for &m in &members {
+                        cyclic[m] = true;
+                    }
+                    loops.push(members);
+                }
             }
         }
     }
-    Components { of, size }
+    loops.sort();
+    Components { cyclic, loops }
 }
 
 fn loops(site: &Site, file: &str, aliases: &[Alias], comp: &Components, report: &mut Report) {
-    let mut members: HashMap<usize, Vec<usize>> = HashMap::new();
-    for (i, &c) in comp.of.iter().enumerate() {
-        if comp.size[c] > 1 {
-            members.entry(c).or_default().push(i);
-        }
-    }
-    let mut groups: Vec<Vec<usize>> = members.into_values().collect();
-    groups.sort();
-    for g in groups {
+    for g in &comp.loops {
         // self_reference(): a member that is a real user breaks the loop
         // there and gets the mail (spec §1.4).
         if g.iter()
@@ -329,7 +415,7 @@ fn loops(site: &Site, file: &str, aliases: &[Alias], comp: &Components, report: 
             continue;
         }
         let names: Vec<&str> = g.iter().map(|&i| aliases[i].name.as_str()).collect();
-        for &i in &g {
+        for &i in g {
             report.push(
                 file,
                 aliases[i].line,
@@ -347,37 +433,32 @@ fn loops(site: &Site, file: &str, aliases: &[Alias], comp: &Components, report: 
     }
 }
 
-fn depths(
-    file: &str,
-    aliases: &[Alias],
-    edges: &[Vec<usize>],
-    comp: &Components,
-    report: &mut Report,
-) {
+fn depths(file: &str, aliases: &[Alias], graph: &Graph, comp: &Components, report: &mut Report) {
     // depth[i] = aliases expanded on the longest path starting at i;
     // members of loops are left at 1 (reported as loops).
     let n = aliases.len();
     let mut depth = vec![0usize; n];
-    let cyclic = |i: usize| comp.size[comp.of[i]] > 1;
+    let cyclic = |i: usize| comp.cyclic[i];
+    let mut call: Vec<(usize, usize)> = Vec::new();
     for root in 0..n {
         if depth[root] != 0 {
             continue;
         }
-        let mut call: Vec<(usize, usize)> = vec![(root, 0)];
+        call.push((root, 0));
         while let Some(&mut (v, ref mut k)) = call.last_mut() {
             if cyclic(v) {
                 depth[v] = 1;
                 call.pop();
                 continue;
             }
-            if let Some(&w) = edges[v].get(*k) {
+            if let Some(&w) = graph.out(v).get(*k) {
                 *k += 1;
                 if depth[w] == 0 {
                     call.push((w, 0));
                 }
                 continue;
             }
-            depth[v] = 1 + edges[v].iter().map(|&w| depth[w]).max().unwrap_or(0);
+            depth[v] = 1 + graph.out(v).iter().map(|&w| depth[w]).max().unwrap_or(0);
             call.pop();
         }
     }
@@ -403,16 +484,24 @@ fn depths(
 mod tests {
     use super::*;
 
-    fn edges_of(v: &[&[usize]]) -> Vec<Vec<usize>> {
-        v.iter().map(|e| e.to_vec()).collect()
+    fn edges_of(v: &[&[usize]]) -> Graph {
+        let mut g = Graph {
+            start: vec![0],
+            to: Vec::new(),
+        };
+        for e in v {
+            g.to.extend_from_slice(e);
+            g.start.push(g.to.len());
+        }
+        g
     }
 
     #[test]
     fn tarjan_finds_cycles_only() {
         let c = tarjan(&edges_of(&[&[1], &[0], &[3], &[]]));
-        assert_eq!(c.of[0], c.of[1]);
-        assert_eq!(c.size[c.of[0]], 2);
-        assert_eq!(c.size[c.of[2]], 1);
-        assert_ne!(c.of[2], c.of[3]);
+        assert_eq!(c.cyclic, vec![true, true, false, false]);
+        assert_eq!(c.loops, vec![vec![0, 1]]);
+        let c = tarjan(&edges_of(&[&[4], &[2], &[3], &[1], &[], &[0]]));
+        assert_eq!(c.loops, vec![vec![1, 2, 3]]);
     }
 }

@@ -44,61 +44,114 @@ fn starts_indented(s: &str) -> bool {
 
 /// Splits `text` into logical lines; empty lines are dropped.
 pub fn logical_lines(text: &str) -> Vec<Logical<'_>> {
-    let phys: Vec<&str> = text.split('\n').collect();
-    // A final newline leaves one empty piece that is not a line.
-    let n = if text.ends_with('\n') {
-        phys.len() - 1
-    } else {
-        phys.len()
-    };
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < n {
-        let first = i;
-        let mut text: std::borrow::Cow<'_, str> = phys[i].into();
+    LogicalLines::new(text).collect()
+}
+
+/// [`logical_lines`] one at a time, so a large file is read without
+/// holding all of its lines.
+#[derive(Debug, Clone)]
+pub struct LogicalLines<'a> {
+    text: &'a str,
+    /// The next physical line not yet taken and where the one after it
+    /// starts.
+    next: Option<(&'a str, usize)>,
+    /// 0-based number of that line.
+    line: usize,
+}
+
+impl<'a> LogicalLines<'a> {
+    pub fn new(text: &'a str) -> LogicalLines<'a> {
+        LogicalLines::starting_at(text, 1)
+    }
+
+    /// The lines of `text` numbered from `first` (a later part of a
+    /// file, cut where [`crate::par::split_lines`] cuts).
+    pub fn starting_at(text: &'a str, first: usize) -> LogicalLines<'a> {
+        let mut l = LogicalLines {
+            text,
+            next: None,
+            line: first.saturating_sub(1),
+        };
+        l.next = l.physical(0);
+        l
+    }
+
+    /// The physical line starting at `pos` and the start of the next. A
+    /// final newline ends the last line; it does not start an empty one.
+    fn physical(&self, pos: usize) -> Option<(&'a str, usize)> {
+        let b = self.text.as_bytes();
+        let limit = if self.text.ends_with('\n') {
+            b.len()
+        } else {
+            b.len() + 1
+        };
+        if pos >= limit {
+            return None;
+        }
+        Some(match memchr::memchr(b'\n', &b[pos..]) {
+            Some(i) => (&self.text[pos..pos + i], pos + i + 1),
+            None => (&self.text[pos..], b.len() + 1),
+        })
+    }
+
+    fn take(&mut self) -> Option<&'a str> {
+        let (line, after) = self.next?;
+        self.next = self.physical(after);
+        self.line += 1;
+        Some(line)
+    }
+}
+
+impl<'a> Iterator for LogicalLines<'a> {
+    type Item = Logical<'a>;
+
+    fn next(&mut self) -> Option<Logical<'a>> {
         loop {
-            // An empty line continues nothing (it ends the entry).
-            if i + 1 >= n || text.is_empty() {
-                break;
+            let first = self.line;
+            let mut text: std::borrow::Cow<'a, str> = self.take()?.into();
+            while let Some((following, _)) = self.next {
+                // An empty line continues nothing (it ends the entry).
+                if text.is_empty() {
+                    break;
+                }
+                if let Some(head) = text.strip_suffix('\\') {
+                    let mut s = String::with_capacity(head.len() + following.len());
+                    s.push_str(head);
+                    s.push_str(following);
+                    text = s.into();
+                } else if starts_indented(following) {
+                    let mut s = text.into_owned();
+                    s.push_str(following);
+                    text = s.into();
+                } else {
+                    break;
+                }
+                self.take();
             }
-            if let Some(head) = text.strip_suffix('\\') {
-                let mut s = head.to_string();
-                s.push_str(phys[i + 1]);
-                text = s.into();
-            } else if starts_indented(phys[i + 1]) {
-                let mut s = text.into_owned();
-                s.push_str(phys[i + 1]);
-                text = s.into();
-            } else {
-                break;
-            }
-            i += 1;
-        }
-        i += 1;
-        if text.is_empty() {
-            continue;
-        }
-        let kind = if text.starts_with('#') {
-            Kind::Comment
-        } else if text.len() + 1 > BUFSIZ {
-            Kind::TooLong
-        } else if starts_indented(&text) {
-            // Blank-only lines that continue nothing are empty lines.
-            if text.trim().is_empty() {
+            if text.is_empty() {
                 continue;
             }
-            Kind::StrayIndent
-        } else {
-            Kind::Entry
-        };
-        out.push(Logical {
-            line: first + 1,
-            joined: i - first - 1,
-            kind,
-            text,
-        });
+            let kind = if text.starts_with('#') {
+                Kind::Comment
+            } else if text.len() + 1 > BUFSIZ {
+                Kind::TooLong
+            } else if starts_indented(&text) {
+                // Blank-only lines that continue nothing are empty lines.
+                if text.trim().is_empty() {
+                    continue;
+                }
+                Kind::StrayIndent
+            } else {
+                Kind::Entry
+            };
+            return Some(Logical {
+                line: first + 1,
+                joined: self.line - first - 1,
+                kind,
+                text,
+            });
+        }
     }
-    out
 }
 
 #[cfg(test)]
@@ -155,6 +208,27 @@ mod tests {
         assert_eq!(
             kinds("a: bob,\r\n\tcarol\r\n"),
             vec![(1, Kind::Entry, "a: bob,\r\tcarol\r".into())]
+        );
+    }
+
+    #[test]
+    fn last_line_with_or_without_newline() {
+        assert_eq!(kinds(""), vec![]);
+        assert_eq!(kinds("\n\n"), vec![]);
+        assert_eq!(kinds("a: b\\\n"), vec![(1, Kind::Entry, "a: b\\".into())]);
+        assert_eq!(
+            kinds("a: b\\\n\nc: d"),
+            vec![
+                (1, Kind::Entry, "a: b".into()),
+                (3, Kind::Entry, "c: d".into())
+            ]
+        );
+        assert_eq!(
+            kinds("a: b,\n \n\t\nc: d"),
+            vec![
+                (1, Kind::Entry, "a: b, \t".into()),
+                (4, Kind::Entry, "c: d".into())
+            ]
         );
     }
 

@@ -13,6 +13,8 @@
 
 use super::makemap::MapEntry;
 use super::plan::Plan;
+use std::borrow::Cow;
+
 use crate::report::{Action, Report};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +68,13 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn say(&mut self, e: &MapEntry, action: Action, reason: impl Into<String>, decide: bool) {
+    fn say(
+        &mut self,
+        e: &MapEntry,
+        action: Action,
+        reason: impl Into<Cow<'static, str>>,
+        decide: bool,
+    ) {
         self.report.push(
             self.file,
             e.line,

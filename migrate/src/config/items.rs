@@ -3,6 +3,8 @@
 //! no qmail equivalent get the §4.7 wording: "`<item>`: sendmail did X;
 //! qmail 1.03 has no equivalent; not converted."
 
+use std::borrow::Cow;
+
 use super::model::{map_path, Config, Entry, Kind};
 use super::plan::{ClassFile, MapRef, Origin, Plan};
 use super::Target;
@@ -15,7 +17,13 @@ pub struct Say<'a> {
 }
 
 impl Say<'_> {
-    fn at(&mut self, e: &Entry, action: Action, reason: impl Into<String>, decide: bool) {
+    fn at(
+        &mut self,
+        e: &Entry,
+        action: Action,
+        reason: impl Into<Cow<'static, str>>,
+        decide: bool,
+    ) {
         self.report.push(
             self.file,
             e.line,
@@ -25,10 +33,10 @@ impl Say<'_> {
             decide,
         );
     }
-    fn done(&mut self, e: &Entry, reason: impl Into<String>) {
+    fn done(&mut self, e: &Entry, reason: impl Into<Cow<'static, str>>) {
         self.at(e, Action::Converted, reason, false);
     }
-    fn changed(&mut self, e: &Entry, reason: impl Into<String>, decide: bool) {
+    fn changed(&mut self, e: &Entry, reason: impl Into<Cow<'static, str>>, decide: bool) {
         self.at(e, Action::ConvertedWithChange, reason, decide);
     }
     /// §4.7: no equivalent.
@@ -41,7 +49,7 @@ impl Say<'_> {
         );
     }
     /// Not carried over and nothing lost that qmail would need.
-    fn moot(&mut self, e: &Entry, why: impl Into<String>) {
+    fn moot(&mut self, e: &Entry, why: impl Into<Cow<'static, str>>) {
         self.at(e, Action::NotConverted, why, false);
     }
 }

@@ -122,7 +122,7 @@ pub fn explaining(report: &Report, address: &str, sources: &[(String, usize)]) -
                 return address.contains('+');
             }
             sources.iter().any(|(file, line)| {
-                *file == f.file && (*line == f.line || f.line == 0 || *line == 0)
+                **file == *f.file && (*line == f.line || f.line == 0 || *line == 0)
             })
         })
         .cloned()

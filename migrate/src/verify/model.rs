@@ -122,7 +122,7 @@ impl<'a> Model<'a> {
                 stack.push(a.name.clone());
                 // The right-hand side as sendmail reads it at delivery
                 // time: bogus pieces bounce, includes are read now.
-                for piece in split_commas(&a.raw_rhs) {
+                for piece in split_commas(self.conv.raw_rhs(a)) {
                     let t = match parse_piece(self.site, piece).result {
                         Ok(t) => t,
                         Err(b) => {
