@@ -27,6 +27,9 @@ use crate::scenario::{Capability, Protocol, Setup};
 /// The addresses of the listeners a scenario gets.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Listeners {
+    /// `mta-listen smtp` with `control/servercert.pem`, for scenarios
+    /// that use `starttls` (qmail-smtpd on fds never offers STARTTLS).
+    pub smtp: Option<SocketAddr>,
     pub qmtp: Option<SocketAddr>,
     pub qmqp: Option<SocketAddr>,
 }
@@ -41,6 +44,17 @@ impl Listeners {
     pub fn configure(control: &Path, setup: &Setup) -> Result<Listeners, TargetError> {
         let given = |name: &str| setup.controls.contains_key(name);
         let mut l = Listeners::default();
+        if setup.needs.contains(&Capability::Starttls) {
+            let addr = free_port()?;
+            write(&control.join("smtplisten"), format!("{addr}\n").as_bytes())?;
+            if !given("servercert.pem") {
+                write(&control.join("servercert.pem"), self_signed()?.as_bytes())?;
+            }
+            if !given("tcp.smtp") && !setup.env.is_empty() {
+                write(&control.join("tcp.smtp"), tcp_rules(&setup.env)?.as_bytes())?;
+            }
+            l.smtp = Some(addr);
+        }
         if setup.needs.contains(&Capability::Qmtp) {
             let addr = free_port()?;
             write(&control.join("qmtplisten"), format!("{addr}\n").as_bytes())?;
@@ -57,7 +71,7 @@ impl Listeners {
             }
             l.qmqp = Some(addr);
         }
-        for name in ["tcp.qmtp", "tcp.qmqp"] {
+        for name in ["tcp.smtp", "tcp.qmtp", "tcp.qmqp"] {
             compile_rules(control, name)?;
         }
         Ok(l)
@@ -68,14 +82,15 @@ impl Listeners {
         match door {
             Protocol::Qmtp => self.qmtp,
             Protocol::Qmqp => self.qmqp,
-            Protocol::Smtp | Protocol::Pop3 => None,
+            Protocol::Smtp => self.smtp,
+            Protocol::Pop3 => None,
         }
     }
 
     /// After each start of the MTA: waits up to `wait` until the
     /// listeners accept connections.
     pub fn wait_ready(&self, wait: Duration) -> Result<(), TargetError> {
-        for addr in [self.qmtp, self.qmqp].into_iter().flatten() {
+        for addr in [self.smtp, self.qmtp, self.qmqp].into_iter().flatten() {
             let up = || TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok();
             if !wait_until(wait, up) {
                 return Err(TargetError::Failed(format!(
@@ -85,6 +100,18 @@ impl Listeners {
         }
         Ok(())
     }
+}
+
+/// A fresh self-signed certificate for `127.0.0.1` and `localhost` and
+/// its key, in one PEM file as `control/servercert.pem` wants it.
+fn self_signed() -> Result<String, TargetError> {
+    let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()])
+        .map_err(|e| TargetError::Failed(format!("generating a TLS certificate: {e}")))?;
+    Ok(format!(
+        "{}{}",
+        ck.cert.pem(),
+        ck.signing_key.serialize_pem()
+    ))
 }
 
 /// Compiles the tcprules text `control/NAME`, if the scenario wrote it,

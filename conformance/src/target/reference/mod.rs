@@ -97,6 +97,7 @@ impl Reference {
                 Capability::Signals,
                 Capability::Processes,
                 Capability::Dns,
+                Capability::Starttls,
             ]
             .into_iter()
             .chain(sweep::strace_available().then_some(Capability::Crash))
@@ -509,6 +510,9 @@ impl Drop for RefInstance {
 
 impl Instance for RefInstance {
     fn smtp_addr(&self) -> SocketAddr {
+        if let Some(a) = self.doors.smtp_listener() {
+            return a;
+        }
         self.door
             .as_ref()
             .map_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)), |d| d.addr)
