@@ -311,3 +311,52 @@ impl Conn {
         let _ = self.stream.tcp().shutdown(std::net::Shutdown::Both);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    #[test]
+    fn a_server_that_does_not_speak_tls_fails_the_handshake() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            s.write_all(b"220 go ahead\r\n").unwrap();
+            let mut hello = [0u8; 5];
+            s.read_exact(&mut hello).unwrap();
+            s.write_all(b"500 what?\r\n").unwrap();
+        });
+        let mut c = Conn::connect(addr, Duration::from_secs(10)).unwrap();
+        let mut t = Transcript::default();
+        c.reply(Duration::from_secs(10), &mut t).unwrap();
+        let e = c.starttls(Duration::from_secs(10)).unwrap_err();
+        assert!(!e.is_empty());
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn plaintext_after_the_220_is_an_error() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            s.write_all(b"220 go ahead\r\n250 ok\r\n").unwrap();
+            let mut rest = Vec::new();
+            let _ = s.read_to_end(&mut rest);
+        });
+        let mut c = Conn::connect(addr, Duration::from_secs(10)).unwrap();
+        let mut t = Transcript::default();
+        // Both lines arrive before the handshake: wait for the second.
+        c.reply(Duration::from_secs(10), &mut t).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while c.buf.is_empty() && Instant::now() < deadline {
+            let _ = c.fill(deadline, Duration::from_secs(10));
+        }
+        let e = c.starttls(Duration::from_secs(10)).unwrap_err();
+        assert!(e.contains("8 plaintext bytes"), "{e}");
+        c.shutdown();
+        server.join().unwrap();
+    }
+}

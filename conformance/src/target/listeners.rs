@@ -174,4 +174,22 @@ mod tests {
         assert_eq!(l.addr(Protocol::Qmqp), Some(qmqp));
         assert_eq!(l.addr(Protocol::Pop3), None);
     }
+
+    #[test]
+    fn starttls_gets_an_smtp_listener_with_a_usable_certificate() {
+        let d = tempfile::tempdir().unwrap();
+        let mut setup: Setup = serde_yaml::from_str("env: {RELAYCLIENT: ''}").unwrap();
+        assert_eq!(Listeners::configure(d.path(), &setup).unwrap().smtp, None);
+        assert!(!d.path().join("servercert.pem").exists());
+        setup.needs = vec![Capability::Starttls];
+        let l = Listeners::configure(d.path(), &setup).unwrap();
+        let smtp = l.smtp.unwrap();
+        let read = |n: &str| std::fs::read_to_string(d.path().join(n)).unwrap();
+        assert_eq!(read("smtplisten"), format!("{smtp}\n"));
+        assert_eq!(l.addr(Protocol::Smtp), Some(smtp));
+        assert_eq!(read("tcp.smtp"), ":allow,RELAYCLIENT=\"\"\n");
+        assert!(d.path().join("tcp.smtp.cdb").exists());
+        // The MTA's own loader accepts it (certificate and key in one file).
+        mta::listener::session_task::acceptor(&d.path().join("servercert.pem")).unwrap();
+    }
 }
