@@ -13,6 +13,10 @@
 //!   own `tcp.qmtp`, `setup.env` becomes the one rule
 //!   `:allow,VAR="value",...`, so QMTP sees the same environment as the
 //!   SMTP server.
+//! - `starttls` scenarios (reference target only): `control/smtplisten`
+//!   with a picked address, a fresh self-signed `control/servercert.pem`
+//!   (rcgen) and `control/tcp.smtp` from `setup.env` as for QMTP; that
+//!   listener is then the target's SMTP door.
 //! - `control/qmqpservers` names the QMQP door unless the scenario sets
 //!   it, so `inject: {via: qmqpc}` reaches the target's own QMQP server.
 
