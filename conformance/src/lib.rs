@@ -5,7 +5,8 @@
 //!   (`scenario::doors`: the QMTP, QMQP and POP3 parts).
 //! - [`escape`]: byte escapes in scenarios, visible CR/LF in reports.
 //! - [`normalize`]: named rules masking volatile text before comparison.
-//! - [`smtp`]: a raw, byte-exact SMTP client (reply parsing, pipelining).
+//! - [`smtp`]: a raw, byte-exact SMTP client (reply parsing, pipelining,
+//!   STARTTLS through rustls).
 //! - [`qmtp`], [`pop3`]: the client side of the other doors (netstring
 //!   packages and responses; POP3 responses over the same connection).
 //! - [`sink`]: the harness' SMTP server that every target relays to.

@@ -623,12 +623,19 @@ impl<'a> Session<'a> {
                     );
                 }
             }
-            // Reached only if a target claims these capabilities before
-            // the executor supports them.
             Step::Starttls => {
-                return Err(Skip::Skip(
-                    "starttls is not supported by the executor yet".into(),
-                ))
+                self.t
+                    .note("TLS handshake (rustls; any certificate accepted)");
+                match self.conn()?.starttls(Duration::from_secs(20)) {
+                    Ok(()) => self.t.note("TLS established"),
+                    Err(e) => {
+                        self.t.note(format!("TLS handshake failed: {e}"));
+                        return Err(Failure::plain(format!(
+                            "starttls: the TLS handshake failed: {e}"
+                        ))
+                        .into());
+                    }
+                }
             }
             Step::Crash(c) => {
                 let arm = self.arm_for(c);

@@ -79,9 +79,48 @@ pub enum ReadError {
     Io(std::io::Error),
 }
 
+/// The connection's byte stream: plain TCP, or TLS after `starttls`.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Stream {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(s) => &s.sock,
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, b: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(b),
+            Stream::Tls(s) => s.read(b),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(b),
+            Stream::Tls(s) => s.write(b),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+}
+
 /// An open connection.
 pub struct Conn {
-    stream: TcpStream,
+    stream: Stream,
     buf: Vec<u8>,
     eof: bool,
 }
@@ -91,7 +130,7 @@ impl Conn {
         let stream = TcpStream::connect_timeout(&addr, timeout)?;
         stream.set_nodelay(true)?;
         Ok(Conn {
-            stream,
+            stream: Stream::Plain(stream),
             buf: Vec::new(),
             eof: false,
         })
@@ -100,7 +139,44 @@ impl Conn {
     /// Writes `bytes` in one call (one packet for small writes).
     pub fn send(&mut self, bytes: &[u8], t: &mut Transcript) -> std::io::Result<()> {
         t.events.push(Event::Client(bytes.to_vec()));
-        self.stream.write_all(bytes)
+        self.stream.write_all(bytes)?;
+        self.stream.flush()
+    }
+
+    /// Upgrades the connection to TLS (RFC 3207) and completes the
+    /// handshake within `wait`. Any certificate is accepted (rustls still
+    /// checks the handshake is signed by its key): the suite tests SMTP
+    /// behaviour, not PKI, and the reference target's certificate is a
+    /// throwaway self-signed one. Bytes the server sent in plaintext after
+    /// its 220 are an error (RFC 3207 §4.2: nothing may follow it).
+    pub fn starttls(&mut self, wait: Duration) -> Result<(), String> {
+        if !self.buf.is_empty() {
+            return Err(format!(
+                "the server sent {} plaintext bytes after its reply to STARTTLS: {}",
+                self.buf.len(),
+                escape::visible(&self.buf)
+            ));
+        }
+        let tcp = match &self.stream {
+            Stream::Plain(s) => s.try_clone().map_err(|e| e.to_string())?,
+            Stream::Tls(_) => return Err("the connection is already TLS".into()),
+        };
+        let config = mta::remote::starttls::RemoteTls::opportunistic().client_config();
+        let name = rustls::pki_types::ServerName::IpAddress(
+            tcp.peer_addr().map_err(|e| e.to_string())?.ip().into(),
+        );
+        let mut conn = rustls::ClientConnection::new(config, name).map_err(|e| e.to_string())?;
+        tcp.set_read_timeout(Some(wait))
+            .map_err(|e| e.to_string())?;
+        tcp.set_write_timeout(Some(wait))
+            .map_err(|e| e.to_string())?;
+        let mut sock = tcp;
+        while conn.is_handshaking() {
+            conn.complete_io(&mut sock).map_err(|e| e.to_string())?;
+        }
+        sock.set_write_timeout(None).map_err(|e| e.to_string())?;
+        self.stream = Stream::Tls(Box::new(rustls::StreamOwned::new(conn, sock)));
+        Ok(())
     }
 
     /// Reads more bytes into the buffer; Ok(false) at EOF.
@@ -113,6 +189,7 @@ impl Conn {
             return Err(ReadError::Timeout(wait));
         }
         self.stream
+            .tcp()
             .set_read_timeout(Some(left))
             .map_err(ReadError::Io)?;
         let mut chunk = [0u8; 8192];
@@ -128,7 +205,13 @@ impl Conn {
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 Err(ReadError::Timeout(wait))
             }
-            Err(e) if e.kind() == ErrorKind::ConnectionReset => {
+            // A TLS peer that closes without close_notify: still a close.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::ConnectionReset | ErrorKind::UnexpectedEof
+                ) =>
+            {
                 self.eof = true;
                 Ok(false)
             }
@@ -225,6 +308,55 @@ impl Conn {
 
     /// Closes our side.
     pub fn shutdown(&mut self) {
-        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+        let _ = self.stream.tcp().shutdown(std::net::Shutdown::Both);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    #[test]
+    fn a_server_that_does_not_speak_tls_fails_the_handshake() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            s.write_all(b"220 go ahead\r\n").unwrap();
+            let mut hello = [0u8; 5];
+            s.read_exact(&mut hello).unwrap();
+            s.write_all(b"500 what?\r\n").unwrap();
+        });
+        let mut c = Conn::connect(addr, Duration::from_secs(10)).unwrap();
+        let mut t = Transcript::default();
+        c.reply(Duration::from_secs(10), &mut t).unwrap();
+        let e = c.starttls(Duration::from_secs(10)).unwrap_err();
+        assert!(!e.is_empty());
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn plaintext_after_the_220_is_an_error() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            s.write_all(b"220 go ahead\r\n250 ok\r\n").unwrap();
+            let mut rest = Vec::new();
+            let _ = s.read_to_end(&mut rest);
+        });
+        let mut c = Conn::connect(addr, Duration::from_secs(10)).unwrap();
+        let mut t = Transcript::default();
+        // Both lines arrive before the handshake: wait for the second.
+        c.reply(Duration::from_secs(10), &mut t).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while c.buf.is_empty() && Instant::now() < deadline {
+            let _ = c.fill(deadline, Duration::from_secs(10));
+        }
+        let e = c.starttls(Duration::from_secs(10)).unwrap_err();
+        assert!(e.contains("8 plaintext bytes"), "{e}");
+        c.shutdown();
+        server.join().unwrap();
     }
 }

@@ -2,7 +2,8 @@
 //! which cannot pipeline, send raw bytes in DATA, or read 8-bit replies).
 //!
 //! - [`reply`]: parsing reply lines into [`reply::Reply`] (no I/O).
-//! - [`client`]: a blocking connection that writes exact bytes and reads
-//!   replies with deadlines, recording a transcript.
+//! - [`client`]: a blocking connection (plain, or TLS after STARTTLS) that
+//!   writes exact bytes and reads replies with deadlines, recording a
+//!   transcript.
 pub mod client;
 pub mod reply;

@@ -13,6 +13,10 @@
 //!   own `tcp.qmtp`, `setup.env` becomes the one rule
 //!   `:allow,VAR="value",...`, so QMTP sees the same environment as the
 //!   SMTP server.
+//! - `starttls` scenarios (reference target only): `control/smtplisten`
+//!   with a picked address, a fresh self-signed `control/servercert.pem`
+//!   (rcgen) and `control/tcp.smtp` from `setup.env` as for QMTP; that
+//!   listener is then the target's SMTP door.
 //! - `control/qmqpservers` names the QMQP door unless the scenario sets
 //!   it, so `inject: {via: qmqpc}` reaches the target's own QMQP server.
 
@@ -27,6 +31,9 @@ use crate::scenario::{Capability, Protocol, Setup};
 /// The addresses of the listeners a scenario gets.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Listeners {
+    /// `mta-listen smtp` with `control/servercert.pem`, for scenarios
+    /// that use `starttls` (qmail-smtpd on fds never offers STARTTLS).
+    pub smtp: Option<SocketAddr>,
     pub qmtp: Option<SocketAddr>,
     pub qmqp: Option<SocketAddr>,
 }
@@ -41,6 +48,17 @@ impl Listeners {
     pub fn configure(control: &Path, setup: &Setup) -> Result<Listeners, TargetError> {
         let given = |name: &str| setup.controls.contains_key(name);
         let mut l = Listeners::default();
+        if setup.needs.contains(&Capability::Starttls) {
+            let addr = free_port()?;
+            write(&control.join("smtplisten"), format!("{addr}\n").as_bytes())?;
+            if !given("servercert.pem") {
+                write(&control.join("servercert.pem"), self_signed()?.as_bytes())?;
+            }
+            if !given("tcp.smtp") && !setup.env.is_empty() {
+                write(&control.join("tcp.smtp"), tcp_rules(&setup.env)?.as_bytes())?;
+            }
+            l.smtp = Some(addr);
+        }
         if setup.needs.contains(&Capability::Qmtp) {
             let addr = free_port()?;
             write(&control.join("qmtplisten"), format!("{addr}\n").as_bytes())?;
@@ -57,7 +75,7 @@ impl Listeners {
             }
             l.qmqp = Some(addr);
         }
-        for name in ["tcp.qmtp", "tcp.qmqp"] {
+        for name in ["tcp.smtp", "tcp.qmtp", "tcp.qmqp"] {
             compile_rules(control, name)?;
         }
         Ok(l)
@@ -68,14 +86,15 @@ impl Listeners {
         match door {
             Protocol::Qmtp => self.qmtp,
             Protocol::Qmqp => self.qmqp,
-            Protocol::Smtp | Protocol::Pop3 => None,
+            Protocol::Smtp => self.smtp,
+            Protocol::Pop3 => None,
         }
     }
 
     /// After each start of the MTA: waits up to `wait` until the
     /// listeners accept connections.
     pub fn wait_ready(&self, wait: Duration) -> Result<(), TargetError> {
-        for addr in [self.qmtp, self.qmqp].into_iter().flatten() {
+        for addr in [self.smtp, self.qmtp, self.qmqp].into_iter().flatten() {
             let up = || TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok();
             if !wait_until(wait, up) {
                 return Err(TargetError::Failed(format!(
@@ -85,6 +104,18 @@ impl Listeners {
         }
         Ok(())
     }
+}
+
+/// A fresh self-signed certificate for `127.0.0.1` and `localhost` and
+/// its key, in one PEM file as `control/servercert.pem` wants it.
+fn self_signed() -> Result<String, TargetError> {
+    let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()])
+        .map_err(|e| TargetError::Failed(format!("generating a TLS certificate: {e}")))?;
+    Ok(format!(
+        "{}{}",
+        ck.cert.pem(),
+        ck.signing_key.serialize_pem()
+    ))
 }
 
 /// Compiles the tcprules text `control/NAME`, if the scenario wrote it,
@@ -146,5 +177,23 @@ mod tests {
         assert!(!d.path().join("tcp.qmqp.cdb").exists());
         assert_eq!(l.addr(Protocol::Qmqp), Some(qmqp));
         assert_eq!(l.addr(Protocol::Pop3), None);
+    }
+
+    #[test]
+    fn starttls_gets_an_smtp_listener_with_a_usable_certificate() {
+        let d = tempfile::tempdir().unwrap();
+        let mut setup: Setup = serde_yaml::from_str("env: {RELAYCLIENT: ''}").unwrap();
+        assert_eq!(Listeners::configure(d.path(), &setup).unwrap().smtp, None);
+        assert!(!d.path().join("servercert.pem").exists());
+        setup.needs = vec![Capability::Starttls];
+        let l = Listeners::configure(d.path(), &setup).unwrap();
+        let smtp = l.smtp.unwrap();
+        let read = |n: &str| std::fs::read_to_string(d.path().join(n)).unwrap();
+        assert_eq!(read("smtplisten"), format!("{smtp}\n"));
+        assert_eq!(l.addr(Protocol::Smtp), Some(smtp));
+        assert_eq!(read("tcp.smtp"), ":allow,RELAYCLIENT=\"\"\n");
+        assert!(d.path().join("tcp.smtp.cdb").exists());
+        // The MTA's own loader accepts it (certificate and key in one file).
+        mta::listener::session_task::acceptor(&d.path().join("servercert.pem")).unwrap();
     }
 }

@@ -1,6 +1,7 @@
 //! The `remote` target: any SMTP server at host:port (conformance spec
 //! §8.1 `Remote`). It can only be talked to, so scenarios needing
-//! controls, files, the queue, injection or the sink SKIP. `${me}` is the
+//! controls, files, the queue, injection or the sink SKIP (`starttls`
+//! runs against any server that offers STARTTLS). `${me}` is the
 //! first word of the server's greeting unless given.
 
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -74,7 +75,9 @@ impl Target for Remote {
     }
 
     fn capabilities(&self) -> &[Capability] {
-        &[]
+        // STARTTLS is protocol only: `requires: [ext:STARTTLS]` then
+        // checks that the server offers it.
+        &[Capability::Starttls]
     }
 
     fn start(&self, _setup: &Setup, _sink: SocketAddr) -> Result<Box<dyn Instance>, TargetError> {

@@ -110,6 +110,12 @@ impl RemoteTls {
         }
     }
 
+    /// The rustls client configuration (shared; the conformance harness
+    /// uses the opportunistic one for its `starttls` step).
+    pub fn client_config(&self) -> Arc<ClientConfig> {
+        self.config.clone()
+    }
+
     /// Trusts exactly the CAs in the PEM file `ca`.
     pub fn verifying(ca: &std::path::Path) -> Result<RemoteTls, TlsControlError> {
         use rustls::pki_types::pem::PemObject;

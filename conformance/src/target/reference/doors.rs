@@ -85,6 +85,12 @@ impl Doors {
         self.listeners.wait_ready(Duration::from_secs(20))
     }
 
+    /// The `mta-listen smtp` door of a `starttls` scenario, which then
+    /// replaces the harness's qmail-smtpd door.
+    pub(super) fn smtp_listener(&self) -> Option<SocketAddr> {
+        self.listeners.smtp
+    }
+
     pub(super) fn addr(&self, door: Protocol, smtp: SocketAddr) -> Result<SocketAddr, TargetError> {
         let addr = match door {
             Protocol::Smtp => Some(smtp),

@@ -6,12 +6,15 @@
 //! `localhost`, `smtproutes` = `:127.0.0.1:<sink port>` so every non-local
 //! domain goes to the sink — qmail-remote's best-MX rule does not apply to
 //! smtproutes routes), then the scenario's controls, users and alias files,
-//! `qmail-newu`, what the doors need (an empty `smtplisten`, see
-//! `doors`), and `mta start --unprivileged --quiet --root R`.
+//! `qmail-newu`, what the doors need (an empty `smtplisten` unless the
+//! scenario uses `starttls`, see `doors`), and `mta start --unprivileged --quiet --root R`.
 //!
 //! The SMTP door: until the MTA has its own listener, the harness accepts
 //! on 127.0.0.1:0 and runs `R/bin/qmail-smtpd` per connection with the
 //! socket as fd 0 and 1 and the TCP* variables set, as tcpserver would.
+//! A scenario with `starttls` is served instead by the MTA's own
+//! `mta-listen smtp` with a self-signed `control/servercert.pem`
+//! (qmail-smtpd on fds never offers STARTTLS; see `listeners`).
 //! The QMTP, QMQP and POP3 doors are in `doors`.
 //!
 //! Crashes (conformance spec §4.4, capability `crash`): a named crash
@@ -97,6 +100,7 @@ impl Reference {
                 Capability::Signals,
                 Capability::Processes,
                 Capability::Dns,
+                Capability::Starttls,
             ]
             .into_iter()
             .chain(sweep::strace_available().then_some(Capability::Crash))
@@ -509,6 +513,9 @@ impl Drop for RefInstance {
 
 impl Instance for RefInstance {
     fn smtp_addr(&self) -> SocketAddr {
+        if let Some(a) = self.doors.smtp_listener() {
+            return a;
+        }
         self.door
             .as_ref()
             .map_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)), |d| d.addr)
