@@ -12,7 +12,9 @@
 //! so the report shows how far each stage trails the 250s.
 //!
 //! Run: `cargo bench -p mta --bench smtp_maildir` (BENCH_N, BENCH_M,
-//! BENCH_SIZE in bytes, BENCH_DIR; BENCH_TRACE=1 prints a time series).
+//! BENCH_SIZE in bytes, BENCH_DIR; BENCH_TRACE=1 prints a time series,
+//! BENCH_KEEP=1 keeps the MTA's directory, BENCH_CONCURRENCYLOCAL sets
+//! control/concurrencylocal).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -148,7 +150,11 @@ fn main() {
     let base = std::env::var_os("BENCH_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(std::env::temp_dir);
-    let dir = tempfile::tempdir_in(base).expect("tempdir");
+    let mut dir = tempfile::tempdir_in(base).expect("tempdir");
+    if std::env::var_os("BENCH_KEEP").is_some() {
+        dir.disable_cleanup(true);
+        eprintln!("keeping {}", dir.path().display());
+    }
     let root = dir.path().join("mta");
     let st = Command::new(MTA)
         .args(["init", "--unprivileged", "--root"])
@@ -164,6 +170,9 @@ fn main() {
     )
     .unwrap();
     std::fs::write(root.join("control/concurrencyincoming"), "40\n").unwrap();
+    if let Ok(c) = std::env::var("BENCH_CONCURRENCYLOCAL") {
+        std::fs::write(root.join("control/concurrencylocal"), format!("{c}\n")).unwrap();
+    }
     let newdir = root.join("home/user/Maildir/new");
 
     let cpu0 = cpu_children();
@@ -213,6 +222,7 @@ fn main() {
     let t_end = t0.elapsed();
     let delivered = count_new(&newdir);
     std::thread::sleep(Duration::from_millis(300));
+    let per_process = tree_cpu(sup.id());
     stop.store(true, Ordering::Relaxed);
     let _ = follower.join();
     let _ = nix::sys::signal::kill(
@@ -242,6 +252,14 @@ fn main() {
         t_end.as_secs_f64()
     );
     println!("  MTA CPU per message  {cpu_ms:.2} ms (every MTA process)");
+    let per: Vec<String> = per_process
+        .iter()
+        .map(|(name, s)| format!("{name} {:.2}", s * 1000.0 / delivered.max(1) as f64))
+        .collect();
+    println!(
+        "    by process (ms/msg, before shutdown): {}",
+        per.join(", ")
+    );
     println!("  stage             10%     50%     90%    100%  (seconds after the first message was sent)");
     for (name, v) in [
         ("250 sent", &acc[..]),
@@ -282,6 +300,49 @@ fn main() {
     if delivered < n {
         std::process::exit(1);
     }
+}
+
+/// CPU seconds (user + system, threads included) of `root` and each
+/// descendant, summed by command name.
+fn tree_cpu(root: u32) -> Vec<(String, f64)> {
+    let tick = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(100) as f64;
+    let mut procs = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let name = stat[open + 1..close].to_string();
+        let f: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+        let num = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        // state ppid ... utime(11) stime(12)
+        procs.push((pid, num(1) as u32, name, (num(11) + num(12)) / tick));
+    }
+    let parent: std::collections::HashMap<u32, u32> =
+        procs.iter().map(|(p, pp, _, _)| (*p, *pp)).collect();
+    let mut by: std::collections::BTreeMap<String, f64> = Default::default();
+    for (pid, _, name, cpu) in &procs {
+        let mut p = *pid;
+        for _ in 0..64 {
+            if p == root {
+                *by.entry(name.clone()).or_default() += cpu;
+                break;
+            }
+            match parent.get(&p) {
+                Some(&q) if q != 0 => p = q,
+                _ => break,
+            }
+        }
+    }
+    by.into_iter().collect()
 }
 
 /// Waits until qmail-send has logged its first status line and the
