@@ -155,8 +155,8 @@ impl Syncer for InlineSyncer {
     }
 }
 
-/// Flushes on a thread; `wake` is called after each flush so that the
-/// scheduler's event loop notices.
+/// Flushes on a thread; `wake` is called once per finished job so that
+/// the scheduler's event loop notices.
 pub struct ThreadSyncer {
     root: PathBuf,
     jobs: mpsc::Sender<SyncJob>,
@@ -187,8 +187,8 @@ impl ThreadSyncer {
                         if dtx.send(SyncDone { token, result }).is_err() {
                             return;
                         }
+                        wake();
                     }
-                    wake();
                 }
             })?;
         Ok(ThreadSyncer {
