@@ -13,7 +13,8 @@
 //!
 //! Run: `cargo bench -p mta --bench smtp_maildir` (BENCH_N, BENCH_M,
 //! BENCH_SIZE in bytes, BENCH_DIR; BENCH_TRACE=1 prints a time series,
-//! BENCH_KEEP=1 keeps the MTA's directory, BENCH_CONCURRENCYLOCAL sets
+//! BENCH_KEEP=1 keeps the MTA's directory, BENCH_MTA runs another
+//! build's `mta` (with its programs beside it), BENCH_CONCURRENCYLOCAL sets
 //! control/concurrencylocal).
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -94,6 +95,21 @@ struct Stamps {
     starting: Vec<Duration>,
     success: Vec<Duration>,
     end_msg: Vec<Duration>,
+    /// Per message id: when `new msg` was seen.
+    new_at: std::collections::HashMap<u64, Duration>,
+    /// Per delivery number: when it started.
+    start_at: std::collections::HashMap<u64, Duration>,
+    /// `new msg` → its `starting delivery`.
+    waited: Vec<Duration>,
+    /// `starting delivery` → its result.
+    took: Vec<Duration>,
+}
+
+/// The number after `prefix`, up to the next space or colon.
+fn num_after(l: &str, prefix: &str) -> Option<u64> {
+    let rest = l.strip_prefix(prefix)?;
+    let end = rest.find([' ', ':']).unwrap_or(rest.len());
+    rest[..end].parse().ok()
 }
 
 fn follow_log(log: PathBuf, t0: Instant, stop: Arc<AtomicBool>, st: Arc<Mutex<Stamps>>) {
@@ -121,12 +137,29 @@ fn follow_log(log: PathBuf, t0: Instant, stop: Arc<AtomicBool>, st: Arc<Mutex<St
         while let Some(i) = pending.iter().position(|&c| c == b'\n') {
             let line: Vec<u8> = pending.drain(..=i).collect();
             let l = String::from_utf8_lossy(&line);
+            let l = l.trim_end();
             if l.starts_with("new msg ") {
                 s.new_msg.push(now);
+                if let Some(id) = num_after(l, "new msg ") {
+                    s.new_at.insert(id, now);
+                }
             } else if l.starts_with("starting delivery ") {
                 s.starting.push(now);
-            } else if l.starts_with("delivery ") && l.contains(": success:") {
-                s.success.push(now);
+                // starting delivery D: msg ID to ...
+                if let Some(d) = num_after(l, "starting delivery ") {
+                    s.start_at.insert(d, now);
+                }
+                let id = l.find(": msg ").and_then(|i| num_after(&l[i..], ": msg "));
+                if let Some(t) = id.and_then(|id| s.new_at.remove(&id)) {
+                    s.waited.push(now - t);
+                }
+            } else if l.starts_with("delivery ") {
+                if l.contains(": success:") {
+                    s.success.push(now);
+                }
+                if let Some(t) = num_after(l, "delivery ").and_then(|d| s.start_at.remove(&d)) {
+                    s.took.push(now - t);
+                }
             } else if l.starts_with("end msg ") {
                 s.end_msg.push(now);
             }
@@ -156,7 +189,10 @@ fn main() {
         eprintln!("keeping {}", dir.path().display());
     }
     let root = dir.path().join("mta");
-    let st = Command::new(MTA)
+    // BENCH_MTA: another build's `mta` (its programs next to it), for
+    // comparing builds run after run.
+    let mta = std::env::var_os("BENCH_MTA").unwrap_or_else(|| MTA.into());
+    let st = Command::new(&mta)
         .args(["init", "--unprivileged", "--root"])
         .arg(&root)
         .stdout(Stdio::null())
@@ -176,7 +212,7 @@ fn main() {
     let newdir = root.join("home/user/Maildir/new");
 
     let cpu0 = cpu_children();
-    let mut sup = Command::new(MTA)
+    let mut sup = Command::new(&mta)
         .args(["start", "--unprivileged", "--quiet", "--root"])
         .arg(&root)
         .stdout(Stdio::null())
@@ -275,6 +311,21 @@ fn main() {
             at(v, 0.9),
             at(v, 1.0),
             v.len()
+        );
+    }
+    let mut waited = s.waited.clone();
+    waited.sort();
+    let mut took = s.took.clone();
+    took.sort();
+    for (name, v) in [
+        ("new msg → starting", &waited[..]),
+        ("starting → result", &took[..]),
+    ] {
+        println!(
+            "  {name:<20} p50 {:.1} ms, p90 {:.1} ms, max {:.1} ms",
+            at(v, 0.5) * 1000.0,
+            at(v, 0.9) * 1000.0,
+            at(v, 1.0) * 1000.0
         );
     }
     if trace {

@@ -37,7 +37,7 @@ pub const SLEEP_SYSFAIL: i64 = 123;
 /// so that reports and free delivery slots are seen between batches (as
 /// qmail, which preprocesses one entry per turn); the syncer still flushes
 /// whatever batches gathered meanwhile together.
-pub const TODO_BATCH: usize = 16;
+pub const TODO_BATCH: usize = 8;
 
 /// The two delivery channels.
 pub const LOCAL: usize = 0;
@@ -673,12 +673,17 @@ impl Scheduler {
         }
     }
 
-    /// One turn of the loop: todo, finished flushes, due passes,
-    /// deliveries, done messages.
+    /// One turn of the loop: finished flushes, due passes and deliveries,
+    /// then todo, then done messages.
     pub fn run_once(&mut self) -> Result<(), Fatal> {
-        self.process_todo()?;
+        // Free delivery slots first, then new work; then the slots again,
+        // for what the new work made ready.
         self.synced()?;
         let now = self.clock.now();
+        self.start_passes(now);
+        self.fill_slots()?;
+        self.process_todo()?;
+        self.synced()?;
         self.start_passes(now);
         self.fill_slots()?;
         self.process_done(now)?;
