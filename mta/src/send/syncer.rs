@@ -13,14 +13,14 @@
 //! every job submitted while the previous flush ran as one group;
 //! [`InlineSyncer`] runs them on the spot (tests, and the fallback when no
 //! thread can be started). Both report in the order of submission. Within
-//! a flush the fsyncs run side by side ([`all_at_once`]), since the kernel
+//! a flush the fsyncs run side by side
+//! ([`crate::durable::all_at_once`]), since the kernel
 //! merges the device flushes of fsyncs that wait together.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Mutex};
+use std::sync::mpsc;
 
 /// One flush: fsync every file, then every directory. `point` is fired
 /// (see [`crate::crashpoint`]) after the files and `dir_point` after the
@@ -58,73 +58,24 @@ pub fn run(root: &Path, job: &SyncJob) -> Result<(), String> {
 }
 
 /// Performs several jobs as one flush: every file of every job at once
-/// (see [`all_at_once`]), then every directory at once. Crash points fire
+/// (see [`crate::durable::all_at_once`]), then every directory at once. Crash points fire
 /// per job, in order. An error counts for every job of the group (each is
 /// then redone or retried, which is always safe).
 pub fn run_group(root: &Path, jobs: &[SyncJob]) -> Result<(), String> {
     let files: Vec<&(File, PathBuf)> = jobs.iter().flat_map(|j| &j.files).collect();
-    all_at_once(&files, |(f, p)| f.sync_all().map_err(|_| rel(root, p)))?;
+    crate::durable::all_at_once(&files, |(f, p)| f.sync_all().map_err(|_| rel(root, p)))?;
     for p in jobs.iter().filter_map(|j| j.point) {
         crate::crashpoint::hit(p);
     }
     let dirs: BTreeSet<&PathBuf> = jobs.iter().flat_map(|j| &j.dirs).collect();
     let dirs: Vec<&PathBuf> = dirs.into_iter().collect();
-    all_at_once(&dirs, |d| {
+    crate::durable::all_at_once(&dirs, |d| {
         crate::durable::fsync_dir(d).map_err(|_| rel(root, d))
     })?;
     for p in jobs.iter().filter_map(|j| j.dir_point) {
         crate::crashpoint::hit(p);
     }
     Ok(())
-}
-
-/// At most this many fsyncs of one flush run at once.
-pub const WIDTH: usize = 16;
-
-/// Runs `flush` on every item, up to [`WIDTH`] at a time, and returns when
-/// all are done: the first error in `items`' order, if any.
-///
-/// Why at once: an fsync costs a journal commit and a device cache flush,
-/// and the kernel merges the commits and flushes of fsyncs that are
-/// waiting together. One after the other, a batch of 64 messages (128
-/// files, up to 46 directories) paid for 174 flushes in a row; at once it
-/// pays for a few. When no thread can be started the calling thread does
-/// the work alone.
-pub fn all_at_once<T: Sync>(
-    items: &[T],
-    flush: impl Fn(&T) -> Result<(), String> + Sync,
-) -> Result<(), String> {
-    if items.len() <= 1 {
-        return items.iter().try_for_each(&flush);
-    }
-    let next = AtomicUsize::new(0);
-    let failed: Mutex<Option<(usize, String)>> = Mutex::new(None);
-    let work = || loop {
-        let i = next.fetch_add(1, Ordering::Relaxed);
-        let Some(item) = items.get(i) else { return };
-        if let Err(e) = flush(item) {
-            let mut f = failed.lock().unwrap_or_else(|p| p.into_inner());
-            if f.as_ref().is_none_or(|(j, _)| i < *j) {
-                *f = Some((i, e));
-            }
-        }
-    };
-    std::thread::scope(|s| {
-        for _ in 1..items.len().min(WIDTH) {
-            let started = std::thread::Builder::new()
-                .name("qmail-send-fsync".into())
-                .stack_size(64 * 1024)
-                .spawn_scoped(s, work);
-            if started.is_err() {
-                break;
-            }
-        }
-        work();
-    });
-    match failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        Some((_, e)) => Err(e),
-        None => Ok(()),
-    }
 }
 
 /// Flushes at once, on the caller's thread.
@@ -248,25 +199,6 @@ mod tests {
         wrx.recv().unwrap();
         let got: Vec<u64> = s.poll().into_iter().map(|x| x.token).collect();
         assert_eq!(got, vec![1, 2]);
-    }
-
-    #[test]
-    fn all_at_once_does_every_item_and_names_the_first_failure() {
-        let seen = Mutex::new(Vec::new());
-        let items: Vec<u32> = (0..40).collect();
-        let r = all_at_once(&items, |&i| {
-            seen.lock().unwrap().push(i);
-            if i % 10 == 7 {
-                Err(format!("item {i}"))
-            } else {
-                Ok(())
-            }
-        });
-        assert_eq!(r, Err("item 7".to_string()));
-        let mut v = seen.into_inner().unwrap();
-        v.sort();
-        assert_eq!(v, items);
-        assert_eq!(all_at_once(&items[..0], |_| Err("x".into())), Ok(()));
     }
 
     #[test]
