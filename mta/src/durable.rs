@@ -10,6 +10,8 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use crate::crashpoint;
 
@@ -94,6 +96,55 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
     fsync_dir(parent(path))
 }
 
+/// At most this many fsyncs of one [`all_at_once`] run at once.
+pub const WIDTH: usize = 16;
+
+/// Runs `flush` on every item, up to [`WIDTH`] at a time, and returns when
+/// all are done: the first error in `items`' order, if any.
+///
+/// Why at once: an fsync costs a journal commit (or, without a journal,
+/// synchronous writes) and a device cache flush, and the kernel merges the
+/// commits and flushes of fsyncs that are waiting together. One after the
+/// other, qmail-send's batch of 64 messages (128 files, up to 46
+/// directories) paid for 174 flushes in a row; at once it pays for a few.
+/// When no thread can be started the calling thread does the work alone.
+pub fn all_at_once<T: Sync>(
+    items: &[T],
+    flush: impl Fn(&T) -> Result<(), String> + Sync,
+) -> Result<(), String> {
+    if items.len() <= 1 {
+        return items.iter().try_for_each(&flush);
+    }
+    let next = AtomicUsize::new(0);
+    let failed: Mutex<Option<(usize, String)>> = Mutex::new(None);
+    let work = || loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let Some(item) = items.get(i) else { return };
+        if let Err(e) = flush(item) {
+            let mut f = failed.lock().unwrap_or_else(|p| p.into_inner());
+            if f.as_ref().is_none_or(|(j, _)| i < *j) {
+                *f = Some((i, e));
+            }
+        }
+    };
+    std::thread::scope(|s| {
+        for _ in 1..items.len().min(WIDTH) {
+            let started = std::thread::Builder::new()
+                .name("fsync".into())
+                .stack_size(64 * 1024)
+                .spawn_scoped(s, work);
+            if started.is_err() {
+                break;
+            }
+        }
+        work();
+    });
+    match failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        Some((_, e)) => Err(e),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,6 +160,25 @@ mod tests {
         unlink(&a, "test.unlink").unwrap();
         assert!(!a.exists());
         unlink(&a, "test.unlink").unwrap();
+    }
+
+    #[test]
+    fn all_at_once_does_every_item_and_names_the_first_failure() {
+        let seen = Mutex::new(Vec::new());
+        let items: Vec<u32> = (0..40).collect();
+        let r = all_at_once(&items, |&i| {
+            seen.lock().unwrap().push(i);
+            if i % 10 == 7 {
+                Err(format!("item {i}"))
+            } else {
+                Ok(())
+            }
+        });
+        assert_eq!(r, Err("item 7".to_string()));
+        let mut v = seen.into_inner().unwrap();
+        v.sort();
+        assert_eq!(v, items);
+        assert_eq!(all_at_once(&items[..0], |_| Err("x".into())), Ok(()));
     }
 
     #[test]

@@ -83,6 +83,7 @@ impl Scheduler {
             }
             return Ok(());
         }
+        let mut reqs = Vec::with_capacity(ids.len());
         for id in ids {
             self.log.end_msg(id);
             let info = self.layout.info(id);
@@ -98,13 +99,19 @@ impl Scheduler {
                 }
             }
             crate::crashpoint::hit("send.info.unlinked");
-            let req = format!("foop/{id}");
-            match self.cleaner.clean(&req) {
-                Ok(true) => crate::crashpoint::hit("send.mess.cleaned"),
-                Ok(false) => self
-                    .log
-                    .warning(&format!("qmail-clean unable to clean up {req}")),
-                Err(_) => return Err(Fatal::LostClean),
+            reqs.push(format!("foop/{id}"));
+        }
+        // The mess files go last, all in one exchange with qmail-clean.
+        let answers = self
+            .cleaner
+            .clean_all(&reqs)
+            .map_err(|_| Fatal::LostClean)?;
+        for (req, done) in reqs.iter().zip(answers) {
+            if done {
+                crate::crashpoint::hit("send.mess.cleaned");
+            } else {
+                self.log
+                    .warning(&format!("qmail-clean unable to clean up {req}"));
             }
         }
         Ok(())

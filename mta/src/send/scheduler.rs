@@ -33,8 +33,11 @@ use crate::spawn::protocol::Command;
 
 /// `SLEEP_SYSFAIL`: retry delay after a filesystem error.
 pub const SLEEP_SYSFAIL: i64 = 123;
-/// How many todo entries share one directory flush.
-pub const TODO_BATCH: usize = 64;
+/// How many todo entries are preprocessed per turn of the loop. Small,
+/// so that reports and free delivery slots are seen between batches (as
+/// qmail, which preprocesses one entry per turn); the syncer still flushes
+/// whatever batches gathered meanwhile together.
+pub const TODO_BATCH: usize = 8;
 
 /// The two delivery channels.
 pub const LOCAL: usize = 0;
@@ -49,6 +52,13 @@ pub trait Spawn {
 pub trait Cleaner {
     /// `req` is `foop/<id>` or `todo/<id>`; Ok when qmail-clean said `+`.
     fn clean(&mut self, req: &str) -> io::Result<bool>;
+    /// Several requests; one answer each, in order. A pipe sends every
+    /// request before reading the first reply, so a batch costs one round
+    /// trip instead of one per message (qmail-clean serves its requests
+    /// in order either way).
+    fn clean_all(&mut self, reqs: &[String]) -> io::Result<Vec<bool>> {
+        reqs.iter().map(|r| self.clean(r)).collect()
+    }
 }
 
 /// What happened to a bounce.
@@ -308,8 +318,8 @@ impl Scheduler {
         !self.todo.is_empty()
     }
 
-    /// Preprocesses up to [`TODO_BATCH`] todo entries with one directory
-    /// flush, then cleans their todo files and schedules them.
+    /// Preprocesses up to [`TODO_BATCH`] todo entries and submits their
+    /// flush; once it is done they are cleaned and scheduled.
     pub fn process_todo(&mut self) -> Result<(), Fatal> {
         if self.exitasap {
             return Ok(());
@@ -373,14 +383,15 @@ impl Scheduler {
             self.log.new_msg(p.id);
             self.log.info_msg(p.id, p.size, &p.sender, &p.qp, &p.uid);
         }
-        for p in &ok {
-            let req = format!("todo/{}", p.id);
-            match self.cleaner.clean(&req) {
-                Ok(true) => {}
-                Ok(false) => self
-                    .log
-                    .warning(&format!("qmail-clean unable to clean up {req}")),
-                Err(_) => return Err(Fatal::LostClean),
+        let reqs: Vec<String> = ok.iter().map(|p| format!("todo/{}", p.id)).collect();
+        let answers = self
+            .cleaner
+            .clean_all(&reqs)
+            .map_err(|_| Fatal::LostClean)?;
+        for (req, done) in reqs.iter().zip(answers) {
+            if !done {
+                self.log
+                    .warning(&format!("qmail-clean unable to clean up {req}"));
             }
         }
         // The todo entries are gone. The todo directory is flushed with the
@@ -662,12 +673,17 @@ impl Scheduler {
         }
     }
 
-    /// One turn of the loop: todo, finished flushes, due passes,
-    /// deliveries, done messages.
+    /// One turn of the loop: finished flushes, due passes and deliveries,
+    /// then todo, then done messages.
     pub fn run_once(&mut self) -> Result<(), Fatal> {
-        self.process_todo()?;
+        // Free delivery slots first, then new work; then the slots again,
+        // for what the new work made ready.
         self.synced()?;
         let now = self.clock.now();
+        self.start_passes(now);
+        self.fill_slots()?;
+        self.process_todo()?;
+        self.synced()?;
         self.start_passes(now);
         self.fill_slots()?;
         self.process_done(now)?;

@@ -9,9 +9,13 @@
 //! that batch. While one batch is being flushed the next one gathers, so
 //! the flushes of many messages share journal commits (group commit).
 //!
-//! [`ThreadSyncer`] runs the flushes on a thread of its own;
+//! [`ThreadSyncer`] runs the flushes on a thread of its own, and flushes
+//! every job submitted while the previous flush ran as one group;
 //! [`InlineSyncer`] runs them on the spot (tests, and the fallback when no
-//! thread can be started). Both keep the order of submission.
+//! thread can be started). Both report in the order of submission. Within
+//! a flush the fsyncs run side by side
+//! ([`crate::durable::all_at_once`]), since the kernel
+//! merges the device flushes of fsyncs that wait together.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::fs::File;
@@ -50,16 +54,25 @@ fn rel(root: &Path, p: &Path) -> String {
 
 /// Performs one job; `root` only shortens names in errors.
 pub fn run(root: &Path, job: &SyncJob) -> Result<(), String> {
-    for (f, p) in &job.files {
-        f.sync_all().map_err(|_| rel(root, p))?;
-    }
-    if let Some(p) = job.point {
+    run_group(root, std::slice::from_ref(job))
+}
+
+/// Performs several jobs as one flush: every file of every job at once
+/// (see [`crate::durable::all_at_once`]), then every directory at once. Crash points fire
+/// per job, in order. An error counts for every job of the group (each is
+/// then redone or retried, which is always safe).
+pub fn run_group(root: &Path, jobs: &[SyncJob]) -> Result<(), String> {
+    let files: Vec<&(File, PathBuf)> = jobs.iter().flat_map(|j| &j.files).collect();
+    crate::durable::all_at_once(&files, |(f, p)| f.sync_all().map_err(|_| rel(root, p)))?;
+    for p in jobs.iter().filter_map(|j| j.point) {
         crate::crashpoint::hit(p);
     }
-    for d in &job.dirs {
-        crate::durable::fsync_dir(d).map_err(|_| rel(root, d))?;
-    }
-    if let Some(p) = job.dir_point {
+    let dirs: BTreeSet<&PathBuf> = jobs.iter().flat_map(|j| &j.dirs).collect();
+    let dirs: Vec<&PathBuf> = dirs.into_iter().collect();
+    crate::durable::all_at_once(&dirs, |d| {
+        crate::durable::fsync_dir(d).map_err(|_| rel(root, d))
+    })?;
+    for p in jobs.iter().filter_map(|j| j.dir_point) {
         crate::crashpoint::hit(p);
     }
     Ok(())
@@ -93,8 +106,8 @@ impl Syncer for InlineSyncer {
     }
 }
 
-/// Flushes on a thread; `wake` is called after each flush so that the
-/// scheduler's event loop notices.
+/// Flushes on a thread; `wake` is called once per finished job so that
+/// the scheduler's event loop notices.
 pub struct ThreadSyncer {
     root: PathBuf,
     jobs: mpsc::Sender<SyncJob>,
@@ -111,15 +124,22 @@ impl ThreadSyncer {
         std::thread::Builder::new()
             .name("qmail-send-sync".into())
             .spawn(move || {
-                for job in jrx {
-                    let result = run(&thread_root, &job);
+                while let Ok(first) = jrx.recv() {
+                    // Everything submitted while the last flush ran is
+                    // flushed together: one group commit.
+                    let mut group = vec![first];
+                    group.extend(jrx.try_iter());
+                    let result = run_group(&thread_root, &group);
                     // Files close here, after their flush.
-                    let token = job.token;
-                    drop(job);
-                    if dtx.send(SyncDone { token, result }).is_err() {
-                        return;
+                    let tokens: Vec<u64> = group.iter().map(|j| j.token).collect();
+                    drop(group);
+                    for token in tokens {
+                        let result = result.clone();
+                        if dtx.send(SyncDone { token, result }).is_err() {
+                            return;
+                        }
+                        wake();
                     }
-                    wake();
                 }
             })?;
         Ok(ThreadSyncer {
