@@ -25,13 +25,7 @@ fn main() {
         .unwrap_or_else(std::env::temp_dir);
     let dir = tempfile::tempdir_in(base).expect("tempdir");
     let root = dir.path().join("mta");
-    let st = Command::new(MTA)
-        .args(["init", "--unprivileged", "--root"])
-        .arg(&root)
-        .stdout(Stdio::null())
-        .status()
-        .expect("mta init");
-    assert!(st.success());
+    init_root(MTA.as_ref(), &root);
     let newdir = root.join("home/user/Maildir/new");
 
     let cpu0 = cpu_children();
@@ -95,12 +89,7 @@ fn main() {
         let _ = w.join();
     }
     let t_accept = t0.elapsed();
-    let deadline = Instant::now() + Duration::from_secs(600);
-    while count_new(&newdir) < n && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let t_end = t0.elapsed();
-    let delivered = count_new(&newdir);
+    let (t_end, delivered) = wait_delivered(&newdir, n, t0);
     stop.store(true, Ordering::Relaxed);
     let _ = sampler.join();
 

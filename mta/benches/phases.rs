@@ -12,7 +12,7 @@ use common::*;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 fn main() {
     let n = env_num("BENCH_N", 2000);
@@ -22,13 +22,7 @@ fn main() {
         .unwrap_or_else(std::env::temp_dir);
     let dir = tempfile::tempdir_in(base).expect("tempdir");
     let root = dir.path().join("mta");
-    let st = Command::new(MTA)
-        .args(["init", "--unprivileged", "--root"])
-        .arg(&root)
-        .stdout(Stdio::null())
-        .status()
-        .expect("mta init");
-    assert!(st.success());
+    init_root(MTA.as_ref(), &root);
     let _ = std::fs::remove_file(root.join("control/smtplisten"));
     let newdir = root.join("home/user/Maildir/new");
     let mut msg = b"From: bench@example.org\nTo: user@localhost\nSubject: bench\n\n".to_vec();
@@ -65,12 +59,7 @@ fn main() {
         .stdout(Stdio::null())
         .spawn()
         .expect("mta start");
-    let deadline = Instant::now() + Duration::from_secs(600);
-    while count_new(&newdir) < n && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let t_drain = t1.elapsed();
-    let delivered = count_new(&newdir);
+    let (t_drain, delivered) = wait_delivered(&newdir, n, t1);
     let _ = nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(sup.id() as i32),
         nix::sys::signal::Signal::SIGTERM,

@@ -192,13 +192,7 @@ fn main() {
     // BENCH_MTA: another build's `mta` (its programs next to it), for
     // comparing builds run after run.
     let mta = std::env::var_os("BENCH_MTA").unwrap_or_else(|| MTA.into());
-    let st = Command::new(&mta)
-        .args(["init", "--unprivileged", "--root"])
-        .arg(&root)
-        .stdout(Stdio::null())
-        .status()
-        .expect("mta init");
-    assert!(st.success());
+    init_root(&mta, &root);
     let port = free_port();
     std::fs::write(
         root.join("control/smtplisten"),
@@ -251,12 +245,7 @@ fn main() {
         let _ = w.join();
     }
     let t_accept = t0.elapsed();
-    let deadline = Instant::now() + Duration::from_secs(600);
-    while count_new(&newdir) < n && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let t_end = t0.elapsed();
-    let delivered = count_new(&newdir);
+    let (t_end, delivered) = wait_delivered(&newdir, n, t0);
     std::thread::sleep(Duration::from_millis(300));
     let per_process = tree_cpu(sup.id());
     stop.store(true, Ordering::Relaxed);

@@ -87,3 +87,28 @@ pub fn inject(root: &Path, msg: &[u8]) -> bool {
     drop(envf);
     c.wait().map(|s| s.success()).unwrap_or(false)
 }
+
+/// Waits (up to 10 minutes) until `n` messages are in `newdir`; returns
+/// the time since `t0` and how many arrived.
+pub fn wait_delivered(
+    newdir: &Path,
+    n: usize,
+    t0: std::time::Instant,
+) -> (std::time::Duration, usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    while count_new(newdir) < n && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    (t0.elapsed(), count_new(newdir))
+}
+
+/// `MTA init --unprivileged --root ROOT`.
+pub fn init_root(mta: &std::ffi::OsStr, root: &Path) {
+    let st = Command::new(mta)
+        .args(["init", "--unprivileged", "--root"])
+        .arg(root)
+        .stdout(Stdio::null())
+        .status()
+        .expect("mta init");
+    assert!(st.success());
+}
