@@ -28,6 +28,8 @@
 //! - [`listener`]: the built-in tcpserver + qmail-smtpd (`mta-listen`,
 //!   `mta-tcprules`), with STARTTLS and AUTH.
 //! - [`date`], [`quote`]: qmail's byte-exact date formats and address quoting.
+//! - [`workers`]: threads kept for the next job (deliveries, in-process
+//!   qmail-queue runs).
 //!
 //! ## Invariants
 //! - Once `qmail-queue` has linked `todo/N` (its commit point) the message
@@ -61,3 +63,4 @@ pub mod smtpd;
 pub mod spawn;
 pub mod start;
 pub mod users;
+pub mod workers;
