@@ -10,8 +10,7 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
 
 use crate::crashpoint;
 
@@ -96,53 +95,94 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
     fsync_dir(parent(path))
 }
 
-/// At most this many fsyncs of one [`all_at_once`] run at once.
+/// Threads of the flush pool: at most this many fsyncs run at once.
 pub const WIDTH: usize = 16;
 
-/// Runs `flush` on every item, up to [`WIDTH`] at a time, and returns when
-/// all are done: the first error in `items`' order, if any.
-///
-/// Why at once: an fsync costs a journal commit (or, without a journal,
-/// synchronous writes) and a device cache flush, and the kernel merges the
-/// commits and flushes of fsyncs that are waiting together. One after the
-/// other, qmail-send's batch of 64 messages (128 files, up to 46
-/// directories) paid for 174 flushes in a row; at once it pays for a few.
-/// When no thread can be started the calling thread does the work alone.
-pub fn all_at_once<T: Sync>(
-    items: &[T],
-    flush: impl Fn(&T) -> Result<(), String> + Sync,
-) -> Result<(), String> {
-    if items.len() <= 1 {
-        return items.iter().try_for_each(&flush);
-    }
-    let next = AtomicUsize::new(0);
-    let failed: Mutex<Option<(usize, String)>> = Mutex::new(None);
-    let work = || loop {
-        let i = next.fetch_add(1, Ordering::Relaxed);
-        let Some(item) = items.get(i) else { return };
-        if let Err(e) = flush(item) {
-            let mut f = failed.lock().unwrap_or_else(|p| p.into_inner());
-            if f.as_ref().is_none_or(|(j, _)| i < *j) {
-                *f = Some((i, e));
-            }
+/// Something to make durable.
+pub enum Target {
+    /// fsync this file (it is closed afterwards).
+    File(File),
+    /// fsync this directory.
+    Dir(std::path::PathBuf),
+}
+
+impl Target {
+    fn flush(self) -> io::Result<()> {
+        match self {
+            Target::File(f) => f.sync_all(),
+            Target::Dir(d) => fsync_dir(&d),
         }
-    };
-    std::thread::scope(|s| {
-        for _ in 1..items.len().min(WIDTH) {
-            let started = std::thread::Builder::new()
+    }
+}
+
+struct Task {
+    target: Target,
+    index: usize,
+    done: mpsc::Sender<(usize, io::Result<()>)>,
+}
+
+/// The pool's queue; started on first use, `None` if no thread could be.
+fn pool() -> Option<&'static mpsc::Sender<Task>> {
+    static POOL: OnceLock<Option<mpsc::Sender<Task>>> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Task>();
+        let rx = Arc::new(Mutex::new(rx));
+        let mut started = 0;
+        for _ in 0..WIDTH {
+            let rx = Arc::clone(&rx);
+            let r = std::thread::Builder::new()
                 .name("fsync".into())
                 .stack_size(64 * 1024)
-                .spawn_scoped(s, work);
-            if started.is_err() {
-                break;
+                .spawn(move || loop {
+                    let next = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                    let Ok(t) = next else { return };
+                    let _ = t.done.send((t.index, t.target.flush()));
+                });
+            if r.is_ok() {
+                started += 1;
             }
         }
-        work();
-    });
-    match failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        Some((_, e)) => Err(e),
-        None => Ok(()),
+        (started > 0).then_some(tx)
+    })
+    .as_ref()
+}
+
+/// Flushes every target side by side, on a pool of [`WIDTH`] long-lived
+/// threads, and returns when all are done: one result per target, in
+/// order.
+///
+/// Why side by side: an fsync costs a journal commit (or, without a
+/// journal, synchronous writes) and a device cache flush, and the kernel
+/// merges the commits and flushes of fsyncs that wait together. One after
+/// the other, qmail-send's batch of 64 messages (128 files, up to 46
+/// directories) paid for 174 flushes in a row. Long-lived threads, because
+/// starting a thread per fsync costs about as many system calls as the
+/// fsync. Without the pool the calling thread does the work alone.
+pub fn flush_all(targets: Vec<Target>) -> Vec<io::Result<()>> {
+    let n = targets.len();
+    let Some(pool) = pool().filter(|_| n > 1) else {
+        return targets.into_iter().map(Target::flush).collect();
+    };
+    let (done_tx, done_rx) = mpsc::channel();
+    let mut results: Vec<Option<io::Result<()>>> = (0..n).map(|_| None).collect();
+    for (index, target) in targets.into_iter().enumerate() {
+        let task = Task {
+            target,
+            index,
+            done: done_tx.clone(),
+        };
+        if let Err(mpsc::SendError(t)) = pool.send(task) {
+            results[index] = Some(t.target.flush());
+        }
     }
+    drop(done_tx);
+    for (index, r) in done_rx.iter() {
+        results[index] = Some(r);
+    }
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(io::Error::other("flush lost"))))
+        .collect()
 }
 
 #[cfg(test)]
@@ -163,22 +203,27 @@ mod tests {
     }
 
     #[test]
-    fn all_at_once_does_every_item_and_names_the_first_failure() {
-        let seen = Mutex::new(Vec::new());
-        let items: Vec<u32> = (0..40).collect();
-        let r = all_at_once(&items, |&i| {
-            seen.lock().unwrap().push(i);
+    fn flush_all_answers_each_target_in_order() {
+        let d = tempfile::tempdir().unwrap();
+        let mut targets = Vec::new();
+        for i in 0..40 {
             if i % 10 == 7 {
-                Err(format!("item {i}"))
+                targets.push(Target::Dir(d.path().join(format!("missing{i}"))));
+            } else if i % 2 == 0 {
+                targets.push(Target::Dir(d.path().to_path_buf()));
             } else {
-                Ok(())
+                targets.push(Target::File(
+                    File::create(d.path().join(format!("f{i}"))).unwrap(),
+                ));
             }
-        });
-        assert_eq!(r, Err("item 7".to_string()));
-        let mut v = seen.into_inner().unwrap();
-        v.sort();
-        assert_eq!(v, items);
-        assert_eq!(all_at_once(&items[..0], |_| Err("x".into())), Ok(()));
+        }
+        let r = flush_all(targets);
+        assert_eq!(r.len(), 40);
+        for (i, r) in r.iter().enumerate() {
+            assert_eq!(r.is_err(), i % 10 == 7, "target {i}");
+        }
+        assert!(flush_all(Vec::new()).is_empty());
+        assert!(flush_all(vec![Target::Dir(d.path().join("none"))])[0].is_err());
     }
 
     #[test]

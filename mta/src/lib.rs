@@ -29,6 +29,8 @@
 //!   `mta-tcprules`), with STARTTLS and AUTH.
 //! - [`date`], [`quote`]: qmail's byte-exact date formats and address quoting.
 //! - [`commands`]: how the line-based servers cut a command line.
+//! - [`workers`]: threads kept for the next job (deliveries, in-process
+//!   qmail-queue runs).
 //!
 //! ## Invariants
 //! - Once `qmail-queue` has linked `todo/N` (its commit point) the message
@@ -63,3 +65,4 @@ pub mod smtpd;
 pub mod spawn;
 pub mod start;
 pub mod users;
+pub mod workers;

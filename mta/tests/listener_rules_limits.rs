@@ -161,3 +161,27 @@ fn unreadable_controls_answer_421() {
     let mut c = l.connect();
     assert_eq!(c.reply(), "220 back.example ESMTP\r\n");
 }
+
+#[test]
+fn a_control_rewritten_in_place_applies_to_the_next_connection() {
+    // The listener keeps the controls it read until control/ changes.
+    let m = Mta::init();
+    let l = Listener::start(&m.root, &[]);
+    let greet = |l: &Listener| l.connect().reply();
+    assert_eq!(greet(&l), GREETING);
+    assert_eq!(greet(&l), GREETING);
+    control(&m.root, "smtpgreeting", "first.example\n");
+    assert_eq!(greet(&l), "220 first.example ESMTP\r\n");
+    // Rewritten in place (no new directory entry).
+    let p = m.root.join("control/smtpgreeting");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&p)
+        .unwrap();
+    std::io::Write::write_all(&mut f, b"second.example\n").unwrap();
+    drop(f);
+    assert_eq!(greet(&l), "220 second.example ESMTP\r\n");
+    std::fs::remove_file(&p).unwrap();
+    assert_eq!(greet(&l), GREETING);
+}

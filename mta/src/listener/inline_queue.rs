@@ -31,7 +31,8 @@
 //! [`CHUNKS`] session reads, so a slow disk holds the client back instead
 //! of buffering. One thread per message in progress, like one qmail-queue
 //! process per message in progress on the exec path; not a blocking-pool
-//! thread, so slow senders can never starve the pool.
+//! thread, so slow senders can never starve the pool. The threads are kept
+//! for the next messages ([`crate::workers`]).
 
 use std::io::{self, Cursor, Read};
 use std::os::unix::process::ExitStatusExt;
@@ -44,6 +45,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::home::{Home, Mode};
 use crate::queue::client::{envelope, qq_text, QqError};
 use crate::queue::enqueue::{enqueue, Injector, QueueError};
+use crate::workers::Workers;
 
 /// Session reads buffered between the session and the queue thread.
 pub const CHUNKS: usize = 4;
@@ -154,10 +156,10 @@ impl InlineInjection {
             .unwrap_or(Err(QueueError::Bug));
             let _ = done_tx.send(r);
         };
-        std::thread::Builder::new()
-            .name("qmail-queue".into())
-            .stack_size(256 * 1024)
-            .spawn(body)
+        static WORKERS: std::sync::OnceLock<Workers> = std::sync::OnceLock::new();
+        WORKERS
+            .get_or_init(|| Workers::new("qmail-queue", 256 * 1024))
+            .run(body)
             // The exec path's answer when it cannot start qmail-queue.
             .map_err(|_| qq_error_exec())?;
         Ok(InlineInjection {

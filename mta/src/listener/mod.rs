@@ -14,6 +14,8 @@
 //!   message into qmail-queue from the blocking pool.
 //! - [`inline_queue`]: in unprivileged mode, qmail-queue's core on a
 //!   thread instead of a fork and exec per message.
+//! - [`controls_cache`]: qmail-smtpd's controls, read once and kept until
+//!   a file in `control/` changes (inotify).
 //! - [`privileges`]: bind as root, then become qmaild/nofiles.
 //!
 //! ## Invariants
@@ -22,8 +24,9 @@
 //! - An idle connection costs a task, a socket and the session state: no
 //!   read buffer, no thread, no process.
 //! - Rules and controls changes apply to the next connection without a
-//!   restart.
+//!   restart (the controls are kept only while `control/` is unchanged).
 
+pub mod controls_cache;
 pub mod inline_queue;
 pub mod privileges;
 pub mod rules;

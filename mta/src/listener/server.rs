@@ -32,10 +32,10 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
+use super::controls_cache::{self, ControlsCache, Snapshot};
 use super::rulescdb::{Decision, RulesDb, Stamp};
 use super::session_task;
-use crate::control::ControlDir;
-use crate::smtpd::controls::{Peer, SmtpdControls};
+use crate::smtpd::controls::Peer;
 use crate::smtpd::session::{Context, Session};
 
 /// How to run (the validated `mta-listen` arguments).
@@ -82,6 +82,8 @@ struct Shared {
     rules: Mutex<RulesCache>,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
     slots: Arc<Semaphore>,
+    /// qmail-smtpd's controls, kept until `control/` changes.
+    controls: ControlsCache,
 }
 
 /// Counts a connection against its address until dropped.
@@ -120,6 +122,7 @@ pub fn bind(addrs: &[SocketAddr]) -> std::io::Result<Vec<std::net::TcpListener>>
 /// Serves on `listeners` forever (each in its own accept loop).
 pub async fn serve(listeners: Vec<std::net::TcpListener>, config: Config) -> std::io::Result<()> {
     let shared = Arc::new(Shared {
+        controls: ControlsCache::new(config.root.join("control")),
         slots: Arc::new(Semaphore::new(config.limit.max(1))),
         config,
         rules: Mutex::new(RulesCache::default()),
@@ -276,25 +279,19 @@ async fn connection(
     }
     let peer = Peer::from_vars(|k| env.get(k).cloned());
     drop(env);
-    let control = ControlDir::new(shared.config.root.join("control"));
-    let loaded = tokio::task::spawn_blocking(move || {
-        let mut c = SmtpdControls::load(&control)?;
-        let tls = match &c.extensions.servercert {
-            Some(pem) => match session_task::acceptor(pem) {
-                Ok(a) => Some(a),
-                Err(e) => {
-                    // Better no STARTTLS than no mail.
-                    eprintln!("mta-listen: warning: STARTTLS off: {e}");
-                    c.extensions.servercert = None;
-                    None
-                }
-            },
-            None => None,
-        };
-        Ok::<_, crate::smtpd::controls::StartupError>((c, tls))
-    })
-    .await;
-    let (controls, tls) = match loaded {
+    let loaded = match shared.controls.current() {
+        Some(s) => Ok(Ok(s)),
+        None => {
+            let dir = shared.controls.dir().to_path_buf();
+            let at = std::time::Instant::now();
+            let r = tokio::task::spawn_blocking(move || controls_cache::read(&dir)).await;
+            if let Ok(Ok(s)) = &r {
+                shared.controls.keep(s, at);
+            }
+            r
+        }
+    };
+    let Snapshot { controls, tls } = match loaded {
         Ok(Ok(x)) => x,
         Ok(Err(e)) => {
             eprintln!("mta-listen: {e}");
@@ -309,7 +306,7 @@ async fn connection(
         }
     };
     let session = Session::new(Context {
-        controls: Arc::new(controls),
+        controls,
         peer,
         clock: crate::date::now,
     });

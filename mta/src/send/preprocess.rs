@@ -212,7 +212,7 @@ mod tests {
         let mut batch = Batch::default();
         let p = preprocess(&l, &rw, 30, &mut batch).unwrap();
         assert_eq!(batch.dirs.len(), 3);
-        super::super::syncer::run(&l.root, &batch.into_job(1)).unwrap();
+        super::super::syncer::run(&l.root, &mut batch.into_job(1)).unwrap();
         assert_eq!(p.size, 16);
         assert_eq!(p.qp, b"42");
         assert!(p.has_local && p.has_remote);

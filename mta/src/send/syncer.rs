@@ -13,14 +13,15 @@
 //! every job submitted while the previous flush ran as one group;
 //! [`InlineSyncer`] runs them on the spot (tests, and the fallback when no
 //! thread can be started). Both report in the order of submission. Within
-//! a flush the fsyncs run side by side
-//! ([`crate::durable::all_at_once`]), since the kernel
-//! merges the device flushes of fsyncs that wait together.
+//! a flush the fsyncs run side by side ([`durable::flush_all`]), since the
+//! kernel merges the device flushes of fsyncs that wait together.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
+
+use crate::durable;
 
 /// One flush: fsync every file, then every directory. `point` is fired
 /// (see [`crate::crashpoint`]) after the files and `dir_point` after the
@@ -53,29 +54,45 @@ fn rel(root: &Path, p: &Path) -> String {
 }
 
 /// Performs one job; `root` only shortens names in errors.
-pub fn run(root: &Path, job: &SyncJob) -> Result<(), String> {
-    run_group(root, std::slice::from_ref(job))
+pub fn run(root: &Path, job: &mut SyncJob) -> Result<(), String> {
+    run_group(root, std::slice::from_mut(job))
 }
 
-/// Performs several jobs as one flush: every file of every job at once
-/// (see [`crate::durable::all_at_once`]), then every directory at once. Crash points fire
-/// per job, in order. An error counts for every job of the group (each is
-/// then redone or retried, which is always safe).
-pub fn run_group(root: &Path, jobs: &[SyncJob]) -> Result<(), String> {
-    let files: Vec<&(File, PathBuf)> = jobs.iter().flat_map(|j| &j.files).collect();
-    crate::durable::all_at_once(&files, |(f, p)| f.sync_all().map_err(|_| rel(root, p)))?;
+/// Performs several jobs as one flush: every file of every job side by
+/// side ([`durable::flush_all`]), then every directory likewise. The files
+/// are closed once flushed. Crash points fire per job, in order. An error
+/// counts for every job of the group (each is then redone or retried,
+/// which is always safe).
+pub fn run_group(root: &Path, jobs: &mut [SyncJob]) -> Result<(), String> {
+    let (files, names): (Vec<durable::Target>, Vec<PathBuf>) = jobs
+        .iter_mut()
+        .flat_map(|j| std::mem::take(&mut j.files))
+        .map(|(f, p)| (durable::Target::File(f), p))
+        .unzip();
+    first_failure(root, &names, durable::flush_all(files))?;
     for p in jobs.iter().filter_map(|j| j.point) {
         crate::crashpoint::hit(p);
     }
     let dirs: BTreeSet<&PathBuf> = jobs.iter().flat_map(|j| &j.dirs).collect();
-    let dirs: Vec<&PathBuf> = dirs.into_iter().collect();
-    crate::durable::all_at_once(&dirs, |d| {
-        crate::durable::fsync_dir(d).map_err(|_| rel(root, d))
-    })?;
+    let dirs: Vec<PathBuf> = dirs.into_iter().cloned().collect();
+    let targets = dirs.iter().cloned().map(durable::Target::Dir).collect();
+    first_failure(root, &dirs, durable::flush_all(targets))?;
     for p in jobs.iter().filter_map(|j| j.dir_point) {
         crate::crashpoint::hit(p);
     }
     Ok(())
+}
+
+/// The name (relative to `root`) of the first target that failed.
+fn first_failure(
+    root: &Path,
+    names: &[PathBuf],
+    results: Vec<std::io::Result<()>>,
+) -> Result<(), String> {
+    match results.iter().position(Result::is_err) {
+        Some(i) => Err(rel(root, &names[i])),
+        None => Ok(()),
+    }
 }
 
 /// Flushes at once, on the caller's thread.
@@ -94,8 +111,8 @@ impl InlineSyncer {
 }
 
 impl Syncer for InlineSyncer {
-    fn submit(&mut self, job: SyncJob) {
-        let result = run(&self.root, &job);
+    fn submit(&mut self, mut job: SyncJob) {
+        let result = run(&self.root, &mut job);
         self.done.push_back(SyncDone {
             token: job.token,
             result,
@@ -129,11 +146,8 @@ impl ThreadSyncer {
                     // flushed together: one group commit.
                     let mut group = vec![first];
                     group.extend(jrx.try_iter());
-                    let result = run_group(&thread_root, &group);
-                    // Files close here, after their flush.
-                    let tokens: Vec<u64> = group.iter().map(|j| j.token).collect();
-                    drop(group);
-                    for token in tokens {
+                    let result = run_group(&thread_root, &mut group);
+                    for token in group.iter().map(|j| j.token) {
                         let result = result.clone();
                         if dtx.send(SyncDone { token, result }).is_err() {
                             return;
@@ -153,9 +167,9 @@ impl ThreadSyncer {
 
 impl Syncer for ThreadSyncer {
     fn submit(&mut self, job: SyncJob) {
-        if let Err(mpsc::SendError(job)) = self.jobs.send(job) {
+        if let Err(mpsc::SendError(mut job)) = self.jobs.send(job) {
             // The thread is gone (it only ends with the process); flush here.
-            let result = run(&self.root, &job);
+            let result = run(&self.root, &mut job);
             self.fallback.push_back(SyncDone {
                 token: job.token,
                 result,

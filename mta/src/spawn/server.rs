@@ -10,8 +10,9 @@
 //! 4. At EOF on fd 0, finish outstanding deliveries and return.
 //!
 //! Threads instead of qmail's select loop: at most `slots` deliveries run,
-//! each with one collector thread, and one mutex guards fd 1 so that
-//! reports never interleave.
+//! each on a thread of its own, kept for the next delivery
+//! ([`crate::workers`]), and one mutex guards fd 1 so that reports never
+//! interleave.
 
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -46,7 +47,7 @@ pub fn serve<S: Spawner + 'static, R: Read>(
     let queue_dir: PathBuf = queue_dir.to_path_buf();
     let mut framer = Framer::default();
     let mut buf = vec![0u8; 16 * 1024];
-    let mut workers = Vec::new();
+    let workers = crate::workers::Workers::new("delivery", 2 * 1024 * 1024);
     loop {
         let n = match input.read(&mut buf) {
             Ok(0) => break,
@@ -59,21 +60,24 @@ pub fn serve<S: Spawner + 'static, R: Read>(
             let spawner = Arc::clone(&spawner);
             let out = Arc::clone(&out);
             let queue_dir = queue_dir.clone();
-            workers.retain(|h: &std::thread::JoinHandle<()>| !h.is_finished());
-            let h = std::thread::spawn(move || {
-                let slot = cmd.slot;
+            let slot = cmd.slot;
+            let tell = Arc::clone(&out);
+            let started = workers.run(move || {
                 let report = deliver(spawner.as_ref(), &queue_dir, &cmd);
                 let mut o = lock(&out);
                 // If qmail-send is gone there is nobody left to tell.
                 let _ = o.write_all(&report.encode(slot));
                 let _ = o.flush();
             });
-            workers.push(h);
+            if started.is_err() {
+                let report = Report::deferral("qmail-spawn unable to fork. (#4.3.0)\n");
+                let mut o = lock(&tell);
+                let _ = o.write_all(&report.encode(slot));
+                let _ = o.flush();
+            }
         }
     }
-    for h in workers {
-        let _ = h.join();
-    }
+    workers.wait();
     Ok(())
 }
 
