@@ -38,7 +38,7 @@ pub fn durable_ops_per_s(dir: &Path, writers: usize, per_writer: usize) -> std::
             .map_err(|_| std::io::Error::other("writer panicked"))??;
     }
     let secs = t.elapsed().max(Duration::from_micros(1)).as_secs_f64();
-    let _ = std::fs::remove_dir_all(dir);
+    crate::scratch::discard(dir);
     Ok((writers * per_writer) as f64 / secs)
 }
 

@@ -10,6 +10,8 @@
 //! - [`disk`]: the disk's own limit for durable create/fsync/rename steps.
 //! - [`workloads`]: the workloads, interleaved across MTAs, run after run.
 //! - [`aliases`]: `migrate aliases` against fastforward's newaliases.
+//! - [`scratch`]: finished runs' directories are set aside until the end,
+//!   so no run pays for another's deletions.
 //! - [`stats`], [`report`]: min/median/max, ratios, the bars; the
 //!   table, JSON and SVG chart.
 //! - [`cli`]: the `mta-bench` command line.
@@ -28,5 +30,6 @@ pub mod load;
 pub mod mtas;
 pub mod procs;
 pub mod report;
+pub mod scratch;
 pub mod stats;
 pub mod workloads;

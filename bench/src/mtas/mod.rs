@@ -148,7 +148,7 @@ pub fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartEr
 
 /// Starts `kind` in `dir` (created afresh) and waits for its greeting.
 pub fn start(kind: Kind, env: &Env, setup: &Setup, dir: &Path) -> Result<Instance, StartError> {
-    let _ = std::fs::remove_dir_all(dir);
+    crate::scratch::discard(dir);
     std::fs::create_dir_all(dir).map_err(io_err(format!("mkdir {}", dir.display())))?;
     let mut inst = match kind {
         Kind::Reference => reference::start(env, setup, dir)?,
@@ -218,7 +218,7 @@ impl Instance {
     /// Stops the MTA and removes its directory.
     pub fn stop(mut self) {
         stop_tree(&mut self.child);
-        let _ = std::fs::remove_dir_all(&self.dir);
+        crate::scratch::discard(&self.dir);
     }
 }
 

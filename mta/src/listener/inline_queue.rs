@@ -45,6 +45,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::home::{Home, Mode};
 use crate::queue::client::{envelope, qq_text, QqError};
 use crate::queue::enqueue::{enqueue, Injector, QueueError};
+use crate::queue::spare::{Pool, Spares};
 use crate::workers::Workers;
 
 /// Session reads buffered between the session and the queue thread.
@@ -136,6 +137,7 @@ impl InlineInjection {
             serial: Some(SERIAL.fetch_add(1, Ordering::Relaxed)),
         };
         let queue: PathBuf = root.join("queue");
+        let spares = Spares::shared(&queue, Pool::Queue);
         let (data_tx, data_rx) = mpsc::channel(CHUNKS);
         let (env_tx, env_rx) = oneshot::channel();
         let (done_tx, done_rx) = oneshot::channel();
@@ -151,7 +153,7 @@ impl InlineInjection {
             // A panic is qmail-queue's internal bug (81), as in
             // qq_process; it must not take the listener down.
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                enqueue(&queue, &who, &mut message, &mut env)
+                enqueue(&queue, &spares, &who, &mut message, &mut env)
             }))
             .unwrap_or(Err(QueueError::Bug));
             let _ = done_tx.send(r);

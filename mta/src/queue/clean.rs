@@ -6,7 +6,12 @@
 //! `todo/<id>`); each gets one byte on fd 1: `+` done (a missing file
 //! counts as done), `!` an unlink failed, `x` malformed.
 //!
-//! Durability: qmail-clean itself fsyncs nothing. qmail-send asks for a
+//! Beyond qmail: the removed files' inodes become spares for qmail-queue
+//! ([`crate::queue::spare`]): a removed `intd`/`mess` name is renamed
+//! into `spare/queue-wait`; once [`RELEASE_AT`] are waiting, qmail-clean
+//! fsyncs the directories they left and moves them to `spare/queue`.
+//!
+//! Durability: apart from that release, qmail-clean fsyncs nothing. qmail-send asks for a
 //! whole batch of `todo/` removals and then fsyncs the `todo` directory
 //! once, so a removed todo entry cannot come back after a crash (it would
 //! be preprocessed again and lose the "done" marks) without one directory
@@ -18,12 +23,23 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use crate::home::SPLIT;
+use crate::queue::spare::{Pool, Retirer};
 
 /// pid files older than this (seconds of atime) are removed: qmail's
 /// OSSIFIED, 36 hours.
 pub const OSSIFIED: i64 = 129_600;
 /// The sweep runs at start and then every this many requests.
 pub const SWEEP_EVERY: u32 = 30;
+/// Waiting spares that trigger a release.
+pub const RELEASE_AT: usize = 32;
+
+/// The retirer of qmail-clean's pool. Spares an earlier run left
+/// waiting may have come from `todo`, `intd` or any `mess` split.
+pub fn retirer(queue: &Path) -> Retirer {
+    let mut origins = vec![queue.join("todo"), queue.join("intd")];
+    origins.extend((0..SPLIT).map(|i| queue.join("mess").join(i.to_string())));
+    Retirer::new(queue, Pool::Queue, &origins)
+}
 
 /// Serves requests from `input` until EOF, replying on `output`. Paths are
 /// relative to `queue` (`""` after chdir'ing into the queue).
@@ -31,6 +47,7 @@ pub const SWEEP_EVERY: u32 = 30;
 pub fn serve(queue: &Path, input: &mut dyn BufRead, output: &mut dyn Write) -> io::Result<()> {
     let mut countdown = 0u32;
     let mut req = Vec::with_capacity(200);
+    let mut spares = retirer(queue);
     loop {
         if countdown == 0 {
             sweep_pids(queue, crate::date::now());
@@ -43,14 +60,19 @@ pub fn serve(queue: &Path, input: &mut dyn BufRead, output: &mut dyn Write) -> i
             // EOF (or a partial request then EOF, or a read error): done.
             _ => return Ok(()),
         }
-        let reply = handle(queue, &req);
+        let reply = handle(queue, &mut spares, &req);
         output.write_all(&[reply])?;
         output.flush()?;
+        if spares.pending() >= RELEASE_AT {
+            // An fsync failure keeps them waiting for the next try.
+            let _ = spares.release();
+        }
     }
 }
 
 /// Handles one request (NUL included) and returns the reply byte.
-pub fn handle(queue: &Path, req: &[u8]) -> u8 {
+/// Removed files go to `spares`.
+pub fn handle(queue: &Path, spares: &mut Retirer, req: &[u8]) -> u8 {
     if req.len() < 7 || req.len() > 100 || req.last() != Some(&0) {
         return b'x';
     }
@@ -67,10 +89,15 @@ pub fn handle(queue: &Path, req: &[u8]) -> u8 {
     };
     let intd = queue.join(format!("intd/{id}"));
     let r = match &req[..5] {
-        b"foop/" => {
-            remove(&intd).and_then(|()| remove(&queue.join(format!("mess/{}/{}", id % SPLIT, id))))
-        }
-        b"todo/" => remove(&intd).and_then(|()| remove(&queue.join(format!("todo/{id}")))),
+        b"foop/" => spares
+            .retire(&intd)
+            .and_then(|()| spares.retire(&queue.join(format!("mess/{}/{}", id % SPLIT, id)))),
+        // The todo name goes for good; its inode (which intd/<id> also
+        // names) waits for the todo directory's fsync.
+        b"todo/" => spares.retire(&intd).and_then(|()| {
+            spares.also_flush(&queue.join("todo"));
+            remove(&queue.join(format!("todo/{id}")))
+        }),
         _ => return b'x',
     };
     if r.is_ok() {
@@ -139,11 +166,11 @@ mod tests {
         let (_d, l) = queue();
         std::fs::write(l.intd(457), b"").unwrap();
         std::fs::write(l.mess(457), b"").unwrap();
-        assert_eq!(handle(&l.root, b"foop/457\0"), b'+');
+        assert_eq!(handle(&l.root, &mut retirer(&l.root), b"foop/457\0"), b'+');
         assert!(!l.intd(457).exists());
         assert!(!l.mess(457).exists());
         // Missing files count as done.
-        assert_eq!(handle(&l.root, b"foop/457\0"), b'+');
+        assert_eq!(handle(&l.root, &mut retirer(&l.root), b"foop/457\0"), b'+');
     }
 
     #[test]
@@ -152,7 +179,7 @@ mod tests {
         for p in [l.intd(9), l.todo(9), l.mess(9)] {
             std::fs::write(p, b"").unwrap();
         }
-        assert_eq!(handle(&l.root, b"todo/9\0"), b'+');
+        assert_eq!(handle(&l.root, &mut retirer(&l.root), b"todo/9\0"), b'+');
         assert!(!l.intd(9).exists() && !l.todo(9).exists());
         assert!(l.mess(9).exists());
     }
@@ -168,7 +195,7 @@ mod tests {
             b"mess/12\0",
             &long,
         ] {
-            assert_eq!(handle(&l.root, r), b'x', "{r:?}");
+            assert_eq!(handle(&l.root, &mut retirer(&l.root), r), b'x', "{r:?}");
         }
     }
 
@@ -177,7 +204,7 @@ mod tests {
         let (_d, l) = queue();
         // A directory where the file should be: unlink fails with EISDIR.
         std::fs::create_dir(l.todo(5)).unwrap();
-        assert_eq!(handle(&l.root, b"todo/5\0"), b'!');
+        assert_eq!(handle(&l.root, &mut retirer(&l.root), b"todo/5\0"), b'!');
     }
 
     #[test]

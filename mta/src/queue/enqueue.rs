@@ -17,6 +17,11 @@
 //! | create, write, fsync `intd/<N>` | `queue.intd.synced` | state S3, swept by qmail-send |
 //! | link `intd/<N>` to `todo/<N>` | `queue.todo.linked` | **committed** (S4): delivered |
 //!
+//! Beyond qmail: the pid and intd files are taken from the spare pool
+//! when it has one ([`crate::queue::spare`]): a spare renamed to the same
+//! name, emptied and with fresh times, in place of a newly created file.
+//! Every later step, and every crash point, is the same.
+//!
 //! qmail-queue runs once per message, so this file keeps the syscall count
 //! low: one 64 KiB buffer for the body (the Received line goes out in the
 //! first write), the whole intd file in one write, no async runtime.
@@ -33,6 +38,7 @@ use std::path::{Path, PathBuf};
 use crate::crashpoint;
 use crate::durable;
 use crate::home::SPLIT;
+use crate::queue::spare::Spares;
 
 /// The longest address plus its NUL (qmail's `ADDR`, spec §2.1).
 pub const ADDR: u64 = 1003;
@@ -161,15 +167,17 @@ impl Made {
 
 /// Queues one message into the queue directory `queue` (which may be
 /// `""` when the process has already chdir'ed there). Returns the message
-/// id (the inode number of the mess file).
+/// id (the inode number of the mess file). New files come from `spares`
+/// when it has any.
 pub fn enqueue(
     queue: &Path,
+    spares: &Spares,
     who: &Injector,
     message: &mut dyn Read,
     envelope: &mut dyn Read,
 ) -> Result<u64, QueueError> {
     // Step 3: the pid file; its inode becomes the message id.
-    let (pidfile, pidpath) = create_pid_file(queue, who)?;
+    let (pidfile, pidpath) = create_pid_file(queue, spares, who)?;
     crashpoint::hit("queue.pid.created");
     let id = pidfile.metadata().map_err(QueueError::Pid)?.ino();
 
@@ -195,7 +203,7 @@ pub fn enqueue(
 
     // Steps 7–8: intd/N with u, p, F and T records, written at once.
     let intd = queue.join(format!("intd/{id}"));
-    let intdfile = durable::create_excl(&intd, 0o644).map_err(QueueError::Intd)?;
+    let intdfile = spares.create(&intd, 0o644).map_err(QueueError::Intd)?;
     made.intd = Some((intdfile, intd.clone()));
     let mut records = Vec::with_capacity(256);
     records.push(b'u');
@@ -226,14 +234,18 @@ pub fn enqueue(
 
 /// Creates `pid/<pid>.<start>.<seq>` with O_EXCL, seq 1..=9 (spec §2.4
 /// step 3). Mode 0644 before the 033 umask.
-fn create_pid_file(queue: &Path, who: &Injector) -> Result<(File, PathBuf), QueueError> {
+fn create_pid_file(
+    queue: &Path,
+    spares: &Spares,
+    who: &Injector,
+) -> Result<(File, PathBuf), QueueError> {
     let mut last = io::Error::from(io::ErrorKind::AlreadyExists);
     for seq in 1..=9 {
         let p = match who.serial {
             None => queue.join(format!("pid/{}.{}.{}", who.pid, who.start, seq)),
             Some(n) => queue.join(format!("pid/{}.{}.{}.{}", who.pid, who.start, n, seq)),
         };
-        match durable::create_excl(&p, 0o644) {
+        match spares.create(&p, 0o644) {
             Ok(f) => return Ok((f, p)),
             Err(e) => last = e,
         }
@@ -387,6 +399,7 @@ mod tests {
         l.create().unwrap();
         let id = enqueue(
             &l.root,
+            &Spares::none(),
             &who(),
             &mut &b"Subject: x\n\nbody\n"[..],
             &mut &b"Fs@x\0Tr@y\0\0"[..],
@@ -411,7 +424,7 @@ mod tests {
         let l = Layout::new(d.path().join("queue"));
         l.create().unwrap();
         let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
-        let id = enqueue(&l.root, &who(), &mut &body[..], &mut &b"F\0\0"[..]).unwrap();
+        let id = enqueue(&l.root, &Spares::none(), &who(), &mut &body[..], &mut &b"F\0\0"[..]).unwrap();
         let mess = std::fs::read(l.mess(id)).unwrap();
         assert_eq!(&mess[mess.len() - body.len()..], &body[..]);
     }
@@ -421,7 +434,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let l = Layout::new(d.path().join("queue"));
         l.create().unwrap();
-        let e = enqueue(&l.root, &who(), &mut &b"x\n"[..], &mut &b"Fs@x\0Tr"[..]).unwrap_err();
+        let e = enqueue(&l.root, &Spares::none(), &who(), &mut &b"x\n"[..], &mut &b"Fs@x\0Tr"[..]).unwrap_err();
         assert_eq!(e.exit_code(), 54);
         for dir in ["todo", "intd", "pid"] {
             assert_eq!(std::fs::read_dir(l.dir(dir)).unwrap().count(), 0, "{dir}");
@@ -437,7 +450,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let l = Layout::new(d.path().join("queue"));
         l.create().unwrap();
-        let e = enqueue(&l.root, &who(), &mut &b"x\n"[..], &mut &b"Q\0\0"[..]).unwrap_err();
+        let e = enqueue(&l.root, &Spares::none(), &who(), &mut &b"x\n"[..], &mut &b"Q\0\0"[..]).unwrap_err();
         assert_eq!(e.exit_code(), 91);
         assert_eq!(std::fs::read_dir(l.dir("todo")).unwrap().count(), 0);
         assert_eq!(std::fs::read_dir(l.dir("intd")).unwrap().count(), 1);

@@ -96,6 +96,11 @@ impl Layout {
                 mk(&self.dir(d).join(i.to_string()), mode_of(d))?;
             }
         }
+        // Beyond qmail: the spare-inode pools (see crate::queue::spare).
+        mk(&self.dir("spare"), 0o750)?;
+        for (d, _) in crate::queue::spare::Pool::dirs(&self.root) {
+            mk(&d, 0o700)?;
+        }
         let tcpto = self.lock("tcpto");
         if !tcpto.exists() {
             std::fs::write(&tcpto, [0u8; 1024])?;

@@ -15,6 +15,7 @@ use nix::sys::stat::{umask, Mode};
 
 use crate::home::{Accounts, Home};
 use crate::queue::enqueue::{enqueue, Injector, QueueError, DEATH_SECS};
+use crate::queue::spare::{Pool, Spares};
 
 /// Runs qmail-queue and returns its exit code (0 on success).
 pub fn main() -> i32 {
@@ -55,7 +56,8 @@ pub fn run() -> Result<u64, QueueError> {
     // reads or writes them (qmail-queue never uses std's stdin/stdout).
     let mut message = unsafe { File::from_raw_fd(0) };
     let mut envelope = unsafe { File::from_raw_fd(1) };
-    enqueue(Path::new(""), &who, &mut message, &mut envelope)
+    let spares = Spares::new(Path::new(""), Pool::Queue);
+    enqueue(Path::new(""), &spares, &who, &mut message, &mut envelope)
 }
 
 extern "C" fn on_alarm(_: libc::c_int) {

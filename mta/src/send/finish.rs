@@ -87,9 +87,8 @@ impl Scheduler {
         for id in ids {
             self.log.end_msg(id);
             let info = self.layout.info(id);
-            match std::fs::remove_file(&info) {
+            match self.retirer.retire(&info) {
                 Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(_) => {
                     let rel = format!("info/{}/{id}", id % self.layout.split);
                     self.log

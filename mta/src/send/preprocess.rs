@@ -11,6 +11,9 @@
 //! message is either still in `todo/` or fully preprocessed. Any failure
 //! leaves `todo/<id>` in place; the next scan redoes the work from scratch
 //! (step 2 removes leftovers, so the step is idempotent).
+//!
+//! New files come from qmail-send's spare pool when it has any
+//! ([`crate::queue::spare`]).
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -19,8 +22,8 @@ use std::path::PathBuf;
 
 use super::channel;
 use super::rewrite::{Rewriter, Route};
-use crate::durable;
 use crate::queue::layout::Layout;
+use crate::queue::spare::Spares;
 
 /// What preprocessing learned about one message, for logging and scheduling.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,12 +88,14 @@ pub struct Batch {
 
 fn write_new(
     layout: &Layout,
+    spares: &Spares,
     batch: &mut Batch,
     p: &std::path::Path,
     data: &[u8],
 ) -> Result<(), PreprocessError> {
-    let mut f =
-        durable::create_excl(p, 0o600).map_err(|_| PreprocessError::Create(rel(layout, p)))?;
+    let mut f = spares
+        .create(p, 0o600)
+        .map_err(|_| PreprocessError::Create(rel(layout, p)))?;
     f.write_all(data)
         .map_err(|_| PreprocessError::Write(rel(layout, p)))?;
     if let Some(d) = p.parent() {
@@ -106,6 +111,7 @@ fn write_new(
 pub fn preprocess(
     layout: &Layout,
     rw: &Rewriter,
+    spares: &Spares,
     id: u64,
     batch: &mut Batch,
 ) -> Result<Preprocessed, PreprocessError> {
@@ -154,13 +160,13 @@ pub fn preprocess(
     f.push(b'F');
     f.extend_from_slice(&out.sender);
     f.push(0);
-    write_new(layout, batch, &info, &f)?;
+    write_new(layout, spares, batch, &info, &f)?;
     if !locals.is_empty() {
-        write_new(layout, batch, &local, &channel::encode(&locals))?;
+        write_new(layout, spares, batch, &local, &channel::encode(&locals))?;
         out.has_local = true;
     }
     if !remotes.is_empty() {
-        write_new(layout, batch, &remote, &channel::encode(&remotes))?;
+        write_new(layout, spares, batch, &remote, &channel::encode(&remotes))?;
         out.has_remote = true;
     }
     Ok(out)
@@ -210,7 +216,7 @@ mod tests {
             virtualdomains: VirtualDomains::default(),
         };
         let mut batch = Batch::default();
-        let p = preprocess(&l, &rw, 30, &mut batch).unwrap();
+        let p = preprocess(&l, &rw, &Spares::none(), 30, &mut batch).unwrap();
         assert_eq!(batch.dirs.len(), 3);
         super::super::syncer::run(&l.root, &mut batch.into_job(1)).unwrap();
         assert_eq!(p.size, 16);
@@ -234,7 +240,7 @@ mod tests {
             locals: DomainSet::default(),
             virtualdomains: VirtualDomains::default(),
         };
-        let e = preprocess(&l, &rw, 31, &mut Batch::default()).unwrap_err();
+        let e = preprocess(&l, &rw, &Spares::none(), 31, &mut Batch::default()).unwrap_err();
         assert_eq!(e.to_string(), "unknown record type in todo/31");
         assert!(l.todo(31).exists());
     }

@@ -29,6 +29,7 @@ use super::rewrite::Rewriter;
 use super::syncer::{SyncJob, Syncer};
 use crate::control::{ControlDir, SendControls};
 use crate::queue::layout::{parse_id, Layout};
+use crate::queue::spare::{Pool, Retirer, Spares};
 use crate::spawn::protocol::Command;
 
 /// `SLEEP_SYSFAIL`: retry delay after a filesystem error.
@@ -132,8 +133,9 @@ pub struct Parts {
 pub(super) enum Pending {
     /// A preprocessed todo batch: once flushed, clean the todo files.
     Todo(Vec<preprocess::Preprocessed>),
-    /// Finished messages: once flushed, remove their mess files.
-    Done(Vec<u64>),
+    /// Finished messages: once flushed, remove their mess files (and
+    /// free the spares of the retirer's generation).
+    Done(Vec<u64>, u64),
 }
 
 /// A fatal condition: qmail-send logs an alert and exits.
@@ -170,6 +172,10 @@ pub struct Scheduler {
     pub(super) next_token: u64,
     /// Todo entries whose preprocessing is being flushed: not rescanned.
     pub(super) inflight_todo: HashSet<u64>,
+    /// qmail-send's spare pool ([`crate::queue::spare`]): taken by
+    /// preprocessing, refilled by finished info and channel files.
+    pub(super) spares: Spares,
+    pub(super) retirer: Retirer,
 }
 
 fn mtime(p: &Path) -> io::Result<i64> {
@@ -215,7 +221,16 @@ impl Scheduler {
             locals: p.controls.locals.clone(),
             virtualdomains: p.controls.virtualdomains.clone(),
         };
+        let origins: Vec<std::path::PathBuf> = ["info", "local", "remote"]
+            .iter()
+            .flat_map(|d| (0..p.layout.split).map(move |i| (d, i)))
+            .map(|(d, i)| p.layout.dir(d).join(i.to_string()))
+            .collect();
+        let spares = Spares::new(&p.layout.root, Pool::Send);
+        let retirer = Retirer::new(&p.layout.root, Pool::Send, &origins);
         Scheduler {
+            spares,
+            retirer,
             layout: p.layout,
             control: p.control,
             ctl: p.controls,
@@ -331,7 +346,7 @@ impl Scheduler {
                 break;
             };
             self.todo_known.remove(&id);
-            match preprocess::preprocess(&self.layout, &self.rw, id, &mut batch) {
+            match preprocess::preprocess(&self.layout, &self.rw, &self.spares, id, &mut batch) {
                 Ok(p) => ok.push(p),
                 Err(e) => self.log.warning(&e.to_string()),
             }
@@ -356,7 +371,12 @@ impl Scheduler {
         for d in self.syncer.poll() {
             match self.pending.remove(&d.token) {
                 Some(Pending::Todo(ok)) => self.todo_synced(ok, d.result)?,
-                Some(Pending::Done(ids)) => self.done_synced(ids, d.result)?,
+                Some(Pending::Done(ids, generation)) => {
+                    if d.result.is_ok() {
+                        self.retirer.release_sealed(generation);
+                    }
+                    self.done_synced(ids, d.result)?
+                }
                 None => {}
             }
         }
@@ -416,14 +436,17 @@ impl Scheduler {
     /// Starts the flush that must precede removing `ids`' mess files.
     pub(super) fn submit_done(&mut self, ids: Vec<u64>) {
         let token = self.token();
+        let (generation, retired) = self.retirer.seal();
+        let mut dirs = std::mem::take(&mut self.unflushed);
+        dirs.extend(retired);
         self.syncer.submit(SyncJob {
             token,
             files: Vec::new(),
-            dirs: std::mem::take(&mut self.unflushed),
+            dirs,
             point: None,
             dir_point: None,
         });
-        self.pending.insert(token, Pending::Done(ids));
+        self.pending.insert(token, Pending::Done(ids, generation));
     }
 
     /// Starts passes that are due.
@@ -646,10 +669,7 @@ impl Scheduler {
         // then a power cut can only bring the channel file back, which means
         // a duplicate delivery at worst.
         let cpath = self.chan_path(id, ch);
-        let unlinked = match std::fs::remove_file(&cpath) {
-            Ok(()) => true,
-            Err(e) => e.kind() == io::ErrorKind::NotFound,
-        };
+        let unlinked = self.retirer.retire(&cpath).is_ok();
         if unlinked {
             crate::crashpoint::hit("send.channel.unlinked");
             if let Some(d) = cpath.parent() {

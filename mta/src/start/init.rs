@@ -289,6 +289,14 @@ fn init_production(home: &Home, a: &Accounts) -> io::Result<()> {
         }
     }
     set(&l.dir("bounce"), a.qmails.uid, 0o700)?;
+    set(&l.dir("spare"), a.qmailq.uid, 0o750)?;
+    for (d, pool) in crate::queue::spare::Pool::dirs(&q) {
+        let uid = match pool {
+            crate::queue::spare::Pool::Queue => a.qmailq.uid,
+            crate::queue::spare::Pool::Send => a.qmails.uid,
+        };
+        set(&d, uid, 0o700)?;
+    }
     set(&l.lock("tcpto"), a.qmailr.uid, 0o644)?;
     set(&l.lock("sendmutex"), a.qmails.uid, 0o600)?;
     set(&l.lock("trigger"), a.qmails.uid, 0o622)?;
