@@ -424,7 +424,14 @@ mod tests {
         let l = Layout::new(d.path().join("queue"));
         l.create().unwrap();
         let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
-        let id = enqueue(&l.root, &Spares::none(), &who(), &mut &body[..], &mut &b"F\0\0"[..]).unwrap();
+        let id = enqueue(
+            &l.root,
+            &Spares::none(),
+            &who(),
+            &mut &body[..],
+            &mut &b"F\0\0"[..],
+        )
+        .unwrap();
         let mess = std::fs::read(l.mess(id)).unwrap();
         assert_eq!(&mess[mess.len() - body.len()..], &body[..]);
     }
@@ -434,7 +441,14 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let l = Layout::new(d.path().join("queue"));
         l.create().unwrap();
-        let e = enqueue(&l.root, &Spares::none(), &who(), &mut &b"x\n"[..], &mut &b"Fs@x\0Tr"[..]).unwrap_err();
+        let e = enqueue(
+            &l.root,
+            &Spares::none(),
+            &who(),
+            &mut &b"x\n"[..],
+            &mut &b"Fs@x\0Tr"[..],
+        )
+        .unwrap_err();
         assert_eq!(e.exit_code(), 54);
         for dir in ["todo", "intd", "pid"] {
             assert_eq!(std::fs::read_dir(l.dir(dir)).unwrap().count(), 0, "{dir}");
@@ -450,7 +464,14 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let l = Layout::new(d.path().join("queue"));
         l.create().unwrap();
-        let e = enqueue(&l.root, &Spares::none(), &who(), &mut &b"x\n"[..], &mut &b"Q\0\0"[..]).unwrap_err();
+        let e = enqueue(
+            &l.root,
+            &Spares::none(),
+            &who(),
+            &mut &b"x\n"[..],
+            &mut &b"Q\0\0"[..],
+        )
+        .unwrap_err();
         assert_eq!(e.exit_code(), 91);
         assert_eq!(std::fs::read_dir(l.dir("todo")).unwrap().count(), 0);
         assert_eq!(std::fs::read_dir(l.dir("intd")).unwrap().count(), 1);

@@ -55,7 +55,7 @@ use nix::fcntl::{renameat2, RenameFlags, AT_FDCWD};
 use crate::durable;
 
 /// At most this many spares wait in one pool.
-pub const CAP: usize = 2048;
+pub const CAP: usize = 8192;
 /// A retired file larger than this is truncated before it becomes a
 /// spare, so the pool never holds much disk space.
 const KEEP_BYTES: u64 = 64 * 1024;
@@ -195,7 +195,13 @@ impl Spares {
         for _ in 0..TRIES {
             let Some(name) = self.next() else { break };
             let from = self.ready.join(&name);
-            match renameat2(AT_FDCWD, &from, AT_FDCWD, path, RenameFlags::RENAME_NOREPLACE) {
+            match renameat2(
+                AT_FDCWD,
+                &from,
+                AT_FDCWD,
+                path,
+                RenameFlags::RENAME_NOREPLACE,
+            ) {
                 Ok(()) => {}
                 // Another taker was first.
                 Err(Errno::ENOENT) => continue,
@@ -303,8 +309,7 @@ impl Retirer {
             match std::fs::symlink_metadata(path) {
                 Ok(md) if md.file_type().is_file() && md.nlink() <= 2 => {
                     let to = self.wait.join(md.ino().to_string());
-                    match renameat2(AT_FDCWD, path, AT_FDCWD, &to, RenameFlags::RENAME_NOREPLACE)
-                    {
+                    match renameat2(AT_FDCWD, path, AT_FDCWD, &to, RenameFlags::RENAME_NOREPLACE) {
                         Ok(()) => {
                             self.waiting
                                 .entry(self.generation)
@@ -374,7 +379,7 @@ impl Retirer {
 
     fn free(&mut self, inos: Vec<u64>) {
         self.releases += 1;
-        if self.releases % 16 == 0 {
+        if self.releases.is_multiple_of(16) {
             self.ready_count = count(&self.ready);
         }
         for ino in inos {

@@ -70,7 +70,11 @@ fn a_spare_with_another_name_is_never_used() {
     // todo/9 still names the inode (say, brought back by a power cut).
     std::fs::write(l.todo(9), b"u0\0p1\0Fa@b\0Tc@d\0").unwrap();
     let i = ino(&l.todo(9));
-    std::fs::hard_link(l.todo(9), ready_dir(&l.root, Pool::Queue).join(i.to_string())).unwrap();
+    std::fs::hard_link(
+        l.todo(9),
+        ready_dir(&l.root, Pool::Queue).join(i.to_string()),
+    )
+    .unwrap();
     let s = Spares::new(&l.root, Pool::Queue);
     let f = s.create(&l.intd(10), 0o644).unwrap();
     assert_ne!(f.metadata().unwrap().ino(), i);
