@@ -30,8 +30,11 @@ use crate::queue::spare::{Pool, Retirer};
 pub const OSSIFIED: i64 = 129_600;
 /// The sweep runs at start and then every this many requests.
 pub const SWEEP_EVERY: u32 = 30;
-/// Waiting spares that trigger a release.
-pub const RELEASE_AT: usize = 32;
+/// Waiting spares that trigger a release. A release fsyncs up to 25
+/// directories (todo, intd, the mess splits) while qmail-send waits for
+/// replies, so it should not come often: two spares per message, one
+/// release per 64 messages.
+pub const RELEASE_AT: usize = 128;
 
 /// The retirer of qmail-clean's pool. Spares an earlier run left
 /// waiting may have come from `todo`, `intd` or any `mess` split.

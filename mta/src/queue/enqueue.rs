@@ -38,7 +38,7 @@ use std::path::{Path, PathBuf};
 use crate::crashpoint;
 use crate::durable;
 use crate::home::SPLIT;
-use crate::queue::spare::Spares;
+use crate::queue::spare::{self, Spares};
 
 /// The longest address plus its NUL (qmail's `ADDR`, spec §2.1).
 pub const ADDR: u64 = 1003;
@@ -196,6 +196,7 @@ pub fn enqueue(
     let received = who.received();
     let r = match made.mess.as_mut() {
         Some((f, _)) => copy_message(received.as_bytes(), message, f)
+            .and_then(|()| spare::fit(f).map_err(QueueError::Write))
             .and_then(|()| durable::sync_file(f, "queue.mess.synced").map_err(QueueError::Write)),
         None => Err(QueueError::Bug),
     };
@@ -215,6 +216,7 @@ pub fn enqueue(
     let r = copy_envelope(&mut env, &mut records).and_then(|()| match made.intd.as_mut() {
         Some((f, _)) => {
             f.write_all(&records).map_err(QueueError::Write)?;
+            spare::fit(f).map_err(QueueError::Write)?;
             durable::sync_file(f, "queue.intd.synced").map_err(QueueError::Write)
         }
         None => Err(QueueError::Bug),

@@ -188,9 +188,10 @@ impl Spares {
     }
 
     /// Creates `path` exclusively, like [`durable::create_excl`]: from a
-    /// spare when one is there (emptied, with its times set to now, so age
-    /// rules see a new file), otherwise a new file with `mode`. Fails with
-    /// `AlreadyExists` when `path` exists.
+    /// spare when one is there (with its times set to now, so age rules
+    /// see a new file), otherwise a new file with `mode`. Fails with
+    /// `AlreadyExists` when `path` exists. A spare may hold stale bytes:
+    /// write from the start, then call [`fit`] before the fsync.
     pub fn create(&self, path: &Path, mode: u32) -> io::Result<File> {
         for _ in 0..TRIES {
             let Some(name) = self.next() else { break };
@@ -237,12 +238,24 @@ fn adopt(path: &Path) -> io::Result<Option<File>> {
     if !md.file_type().is_file() || md.nlink() != 1 {
         return Ok(None);
     }
-    if md.len() > 0 {
-        f.set_len(0)?;
-    }
+    // Not emptied here: freeing its blocks costs a synchronous discard on
+    // a filesystem mounted with `discard`. The writer overwrites from the
+    // start and cuts any stale tail with [`fit`].
     let now = nix::sys::time::TimeSpec::UTIME_NOW;
     nix::sys::stat::futimens(&f, &now, &now).map_err(io::Error::from)?;
     Ok(Some(f))
+}
+
+/// Cuts the stale tail a reused spare may have beyond what was written
+/// (the file's offset). A no-op for a new file or a longer write, so no
+/// blocks are freed when the new contents are as long as the old.
+pub fn fit(f: &mut File) -> io::Result<()> {
+    use std::io::Seek;
+    let written = f.stream_position()?;
+    if f.metadata()?.len() > written {
+        f.set_len(written)?;
+    }
+    Ok(())
 }
 
 /// The retiring side: moves finished queue files into the pool. One per
@@ -361,12 +374,19 @@ impl Retirer {
         // with the first token.
     }
 
-    /// Makes every removal so far durable (fsyncs the directories) and
+    /// Makes every removal so far durable (fsyncs the directories, side
+    /// by side: [`durable::flush_all`]) and
     /// moves all waiting spares to the ready directory. On an fsync
     /// failure nothing moves; the next call tries again.
     pub fn release(&mut self) -> io::Result<()> {
-        for d in &self.dirs {
-            durable::fsync_dir(d)?;
+        let dirs: Vec<durable::Target> = self
+            .dirs
+            .iter()
+            .cloned()
+            .map(durable::Target::Dir)
+            .collect();
+        if let Some(e) = durable::flush_all(dirs).into_iter().find_map(Result::err) {
+            return Err(e);
         }
         self.dirs.clear();
         let all: Vec<u64> = std::mem::take(&mut self.waiting)

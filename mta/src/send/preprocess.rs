@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use super::channel;
 use super::rewrite::{Rewriter, Route};
 use crate::queue::layout::Layout;
-use crate::queue::spare::Spares;
+use crate::queue::spare::{self, Spares};
 
 /// What preprocessing learned about one message, for logging and scheduling.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +97,7 @@ fn write_new(
         .create(p, 0o600)
         .map_err(|_| PreprocessError::Create(rel(layout, p)))?;
     f.write_all(data)
+        .and_then(|()| spare::fit(&mut f))
         .map_err(|_| PreprocessError::Write(rel(layout, p)))?;
     if let Some(d) = p.parent() {
         batch.dirs.insert(d.to_path_buf());

@@ -42,10 +42,12 @@ fn retired_file_is_reused_only_after_release() {
     assert_eq!(r.pending(), 0);
     assert_eq!(names(&ready_dir(&l.root, Pool::Queue)), [old.to_string()]);
     let s = Spares::new(&l.root, Pool::Queue);
-    let f = s.create(&l.intd(3), 0o644).unwrap();
+    let mut f = s.create(&l.intd(3), 0o644).unwrap();
     assert_eq!(f.metadata().unwrap().ino(), old);
-    // Emptied: none of the old message is left.
-    assert_eq!(std::fs::read(l.intd(3)).unwrap(), b"");
+    // Overwritten from the start; fit cuts the stale tail.
+    std::io::Write::write_all(&mut f, b"u0\0").unwrap();
+    fit(&mut f).unwrap();
+    assert_eq!(std::fs::read(l.intd(3)).unwrap(), b"u0\0");
     assert!(names(&ready_dir(&l.root, Pool::Queue)).is_empty());
 }
 
@@ -156,4 +158,19 @@ fn big_spares_are_emptied_when_released() {
     r.release().unwrap();
     let p = ready_dir(&l.root, Pool::Queue).join(i.to_string());
     assert_eq!(std::fs::metadata(p).unwrap().len(), 0);
+}
+
+#[test]
+fn fit_keeps_longer_writes_and_new_files() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("f");
+    std::fs::write(&p, b"0123456789").unwrap();
+    let mut f = OpenOptions::new().write(true).open(&p).unwrap();
+    std::io::Write::write_all(&mut f, b"abcdefghijklmnop").unwrap();
+    fit(&mut f).unwrap();
+    assert_eq!(std::fs::read(&p).unwrap(), b"abcdefghijklmnop");
+    let mut g = durable::create_excl(&d.path().join("g"), 0o600).unwrap();
+    std::io::Write::write_all(&mut g, b"x").unwrap();
+    fit(&mut g).unwrap();
+    assert_eq!(std::fs::read(d.path().join("g")).unwrap(), b"x");
 }
