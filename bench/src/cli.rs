@@ -122,7 +122,9 @@ pub fn run(cli: Cli, command: String) -> anyhow::Result<Report> {
         .work
         .clone()
         .unwrap_or_else(|| PathBuf::from("target/bench-work"));
-    let _ = std::fs::remove_dir_all(&work);
+    // A previous bench's leftovers are set aside and deleted at the end:
+    // deleted now, they would bill this bench's runs (see `crate::scratch`).
+    let old = crate::scratch::set_aside(&work);
     std::fs::create_dir_all(&work)?;
     let work = work.canonicalize()?;
     let out = cli
@@ -199,6 +201,9 @@ pub fn run(cli: Cli, command: String) -> anyhow::Result<Report> {
     std::fs::write(out.join("bench.svg"), report::svg(&report))?;
     std::fs::write(out.join("bench.md"), report::table(&report))?;
     let _ = std::fs::remove_dir_all(&work);
+    if let Some(old) = old {
+        let _ = std::fs::remove_dir_all(old);
+    }
     Ok(report)
 }
 

@@ -1,7 +1,8 @@
 //! Scratch directories are set aside, not deleted, until the bench ends.
 //!
-//! Why: ext4's inode allocator skips every inode freed in the last ~30
-//! seconds (`recently_deleted()`), so deleting one run's 20,000 Maildir
+//! Why: without a journal, ext4's inode allocator skips every inode freed
+//! in the last 60 seconds, or 300 while its inode-table block is dirty
+//! (`recently_deleted()`), so deleting one run's 20,000 Maildir
 //! and queue files would make the next run's file creations (whichever
 //! MTA it is) pay for the previous run's clean-up. Each run should pay
 //! only for its own churn, so a finished run's directory is renamed into
@@ -9,6 +10,24 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Renames `dir` (if it exists) to a fresh sibling name and returns that
+/// name, so that its deletion can wait until the bench is over.
+pub fn set_aside(dir: &Path) -> Option<std::path::PathBuf> {
+    if !dir.exists() {
+        return None;
+    }
+    let mut name = dir.as_os_str().to_owned();
+    name.push(format!(".old-{}", std::process::id()));
+    let to = std::path::PathBuf::from(name);
+    match std::fs::rename(dir, &to) {
+        Ok(()) => Some(to),
+        Err(_) => {
+            let _ = std::fs::remove_dir_all(dir);
+            None
+        }
+    }
+}
 
 /// Moves `dir` out of the way (to `<parent>/.discarded/<n>`); removes it
 /// only when it cannot be moved. A missing `dir` is fine.
@@ -50,5 +69,10 @@ mod tests {
             .collect();
         assert_eq!(kept.len(), 1);
         discard(&run);
+        let again = d.path().join("again");
+        std::fs::create_dir(&again).unwrap();
+        let aside = set_aside(&again).unwrap();
+        assert!(!again.exists() && aside.is_dir());
+        assert!(set_aside(&again).is_none());
     }
 }
