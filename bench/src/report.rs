@@ -489,6 +489,7 @@ mod tests {
                 runs: 1,
                 messages: 10,
                 slow_messages: 10,
+                exim_messages: 10,
                 sessions: 1,
                 inject_messages: 1,
                 injectors: 1,
