@@ -32,13 +32,13 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::crashpoint;
 use crate::durable;
 use crate::home::SPLIT;
-use crate::queue::spare::{self, Spares};
+use crate::queue::spare::{Created, Spares};
 
 /// The longest address plus its NUL (qmail's `ADDR`, spec §2.1).
 pub const ADDR: u64 = 1003;
@@ -177,9 +177,11 @@ pub fn enqueue(
     envelope: &mut dyn Read,
 ) -> Result<u64, QueueError> {
     // Step 3: the pid file; its inode becomes the message id.
-    let (pidfile, pidpath) = create_pid_file(queue, spares, who)?;
+    let (pid, pidpath) = create_pid_file(queue, spares, who)?;
     crashpoint::hit("queue.pid.created");
-    let id = pidfile.metadata().map_err(QueueError::Pid)?.ino();
+    let id = pid.ino;
+    let mess_stale = pid.stale;
+    let pidfile = pid.file;
 
     // Step 5: link into mess/, then drop the pid name. mess/N always has
     // inode N, which is what makes the id unique.
@@ -196,7 +198,7 @@ pub fn enqueue(
     let received = who.received();
     let r = match made.mess.as_mut() {
         Some((f, _)) => copy_message(received.as_bytes(), message, f)
-            .and_then(|()| spare::fit(f).map_err(QueueError::Write))
+            .and_then(|n| fit(f, mess_stale, n))
             .and_then(|()| durable::sync_file(f, "queue.mess.synced").map_err(QueueError::Write)),
         None => Err(QueueError::Bug),
     };
@@ -205,7 +207,8 @@ pub fn enqueue(
     // Steps 7–8: intd/N with u, p, F and T records, written at once.
     let intd = queue.join(format!("intd/{id}"));
     let intdfile = spares.create(&intd, 0o644).map_err(QueueError::Intd)?;
-    made.intd = Some((intdfile, intd.clone()));
+    let intd_stale = intdfile.stale;
+    made.intd = Some((intdfile.file, intd.clone()));
     let mut records = Vec::with_capacity(256);
     records.push(b'u');
     records.extend_from_slice(who.uid.to_string().as_bytes());
@@ -216,7 +219,7 @@ pub fn enqueue(
     let r = copy_envelope(&mut env, &mut records).and_then(|()| match made.intd.as_mut() {
         Some((f, _)) => {
             f.write_all(&records).map_err(QueueError::Write)?;
-            spare::fit(f).map_err(QueueError::Write)?;
+            fit(f, intd_stale, records.len() as u64)?;
             durable::sync_file(f, "queue.intd.synced").map_err(QueueError::Write)
         }
         None => Err(QueueError::Bug),
@@ -240,7 +243,7 @@ fn create_pid_file(
     queue: &Path,
     spares: &Spares,
     who: &Injector,
-) -> Result<(File, PathBuf), QueueError> {
+) -> Result<(Created, PathBuf), QueueError> {
     let mut last = io::Error::from(io::ErrorKind::AlreadyExists);
     for seq in 1..=9 {
         let p = match who.serial {
@@ -255,12 +258,27 @@ fn create_pid_file(
     Err(QueueError::Pid(last))
 }
 
+/// Cuts a reused spare's stale tail beyond the `written` bytes (see
+/// [`Created::fit`]).
+fn fit(f: &File, stale: u64, written: u64) -> Result<(), QueueError> {
+    if stale > written {
+        f.set_len(written).map_err(QueueError::Write)?;
+    }
+    Ok(())
+}
+
 /// Writes `received` then everything from `from` into `to`, through one
-/// 64 KiB buffer so a small message costs a single write.
-pub fn copy_message(received: &[u8], from: &mut dyn Read, to: &mut File) -> Result<(), QueueError> {
+/// 64 KiB buffer so a small message costs a single write. Returns the
+/// bytes written.
+pub fn copy_message(
+    received: &[u8],
+    from: &mut dyn Read,
+    to: &mut File,
+) -> Result<u64, QueueError> {
     let mut buf = vec![0u8; BUF.max(received.len() + 1)];
     buf[..received.len()].copy_from_slice(received);
     let mut len = received.len();
+    let mut total = 0u64;
     loop {
         match from.read(&mut buf[len..]) {
             Ok(0) => break,
@@ -268,6 +286,7 @@ pub fn copy_message(received: &[u8], from: &mut dyn Read, to: &mut File) -> Resu
                 len += n;
                 if len == buf.len() {
                     to.write_all(&buf).map_err(QueueError::Write)?;
+                    total += len as u64;
                     len = 0;
                 }
             }
@@ -277,8 +296,9 @@ pub fn copy_message(received: &[u8], from: &mut dyn Read, to: &mut File) -> Resu
     }
     if len > 0 {
         to.write_all(&buf[..len]).map_err(QueueError::Write)?;
+        total += len as u64;
     }
-    Ok(())
+    Ok(total)
 }
 
 /// Reads the envelope (spec §2.1) and appends its records to `out`:
@@ -342,6 +362,7 @@ pub fn pull_trigger(queue: &Path) {
 mod tests {
     use super::*;
     use crate::queue::layout::Layout;
+    use std::os::unix::fs::MetadataExt;
 
     fn env(bytes: &[u8]) -> Result<Vec<u8>, QueueError> {
         let mut out = Vec::new();

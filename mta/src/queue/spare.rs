@@ -104,10 +104,37 @@ impl Pool {
     }
 }
 
+/// A file made by [`Spares::create`]: `stale` bytes of a spare's old
+/// contents may follow whatever is written (0 for a new file).
+#[derive(Debug)]
+pub struct Created {
+    pub file: File,
+    pub stale: u64,
+    /// The file's inode number.
+    pub ino: u64,
+}
+
+impl Created {
+    /// Cuts the stale tail beyond the `written` bytes (the file was
+    /// written from the start). No system call unless the old contents
+    /// were longer, so no blocks are freed when the new contents are as
+    /// long as the old.
+    pub fn fit(&self, written: u64) -> io::Result<()> {
+        if self.stale > written {
+            self.file.set_len(written)?;
+        }
+        Ok(())
+    }
+}
+
 /// The taking side: creates queue files from spares.
 #[derive(Debug)]
 pub struct Spares {
     ready: PathBuf,
+    /// Set a taken spare's times to now: the queue pool's files are
+    /// judged by their atime (the 36-hour sweeps); qmail-send's are
+    /// written at once, which sets the mtime its schedule reads.
+    touch: bool,
     state: Mutex<TakerState>,
 }
 
@@ -123,6 +150,7 @@ impl Spares {
     pub fn new(queue: &Path, pool: Pool) -> Spares {
         Spares {
             ready: ready_dir(queue, pool),
+            touch: pool == Pool::Queue,
             state: Mutex::new(TakerState::default()),
         }
     }
@@ -145,6 +173,7 @@ impl Spares {
     pub fn none() -> Spares {
         Spares {
             ready: PathBuf::new(),
+            touch: false,
             state: Mutex::new(TakerState {
                 disabled: true,
                 ..TakerState::default()
@@ -192,8 +221,8 @@ impl Spares {
     /// spare when one is there (with its times set to now, so age rules
     /// see a new file), otherwise a new file with `mode`. Fails with
     /// `AlreadyExists` when `path` exists. A spare may hold stale bytes:
-    /// write from the start, then call [`fit`] before the fsync.
-    pub fn create(&self, path: &Path, mode: u32) -> io::Result<File> {
+    /// write from the start, then call [`Created::fit`] before the fsync.
+    pub fn create(&self, path: &Path, mode: u32) -> io::Result<Created> {
         for _ in 0..TRIES {
             let Some(name) = self.next() else { break };
             let from = self.ready.join(&name);
@@ -214,8 +243,8 @@ impl Spares {
                 }
                 Err(_) => break,
             }
-            match adopt(path) {
-                Ok(Some(f)) => return Ok(f),
+            match adopt(path, self.touch) {
+                Ok(Some(c)) => return Ok(c),
                 // Not a lone regular file: leave its inode to its other
                 // names and create instead.
                 Ok(None) | Err(_) => {
@@ -224,39 +253,39 @@ impl Spares {
                 }
             }
         }
-        durable::create_excl(path, mode)
+        let file = durable::create_excl(path, mode)?;
+        let ino = file.metadata()?.ino();
+        Ok(Created {
+            file,
+            stale: 0,
+            ino,
+        })
     }
 }
 
 /// Opens a spare just renamed to `path`; `None` if it is not a regular
 /// file with exactly one link.
-fn adopt(path: &Path) -> io::Result<Option<File>> {
-    let f = OpenOptions::new()
+fn adopt(path: &Path, touch: bool) -> io::Result<Option<Created>> {
+    let file = OpenOptions::new()
         .write(true)
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)?;
-    let md = f.metadata()?;
+    let md = file.metadata()?;
     if !md.file_type().is_file() || md.nlink() != 1 {
         return Ok(None);
     }
     // Not emptied here: freeing its blocks costs a synchronous discard on
     // a filesystem mounted with `discard`. The writer overwrites from the
-    // start and cuts any stale tail with [`fit`].
-    let now = nix::sys::time::TimeSpec::UTIME_NOW;
-    nix::sys::stat::futimens(&f, &now, &now).map_err(io::Error::from)?;
-    Ok(Some(f))
-}
-
-/// Cuts the stale tail a reused spare may have beyond what was written
-/// (the file's offset). A no-op for a new file or a longer write, so no
-/// blocks are freed when the new contents are as long as the old.
-pub fn fit(f: &mut File) -> io::Result<()> {
-    use std::io::Seek;
-    let written = f.stream_position()?;
-    if f.metadata()?.len() > written {
-        f.set_len(written)?;
+    // start and cuts any stale tail ([`Created::fit`]).
+    if touch {
+        let now = nix::sys::time::TimeSpec::UTIME_NOW;
+        nix::sys::stat::futimens(&file, &now, &now).map_err(io::Error::from)?;
     }
-    Ok(())
+    Ok(Some(Created {
+        file,
+        stale: md.len(),
+        ino: md.ino(),
+    }))
 }
 
 /// The retiring side: moves finished queue files into the pool. One per

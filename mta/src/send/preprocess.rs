@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use super::channel;
 use super::rewrite::{Rewriter, Route};
 use crate::queue::layout::Layout;
-use crate::queue::spare::{self, Spares};
+use crate::queue::spare::Spares;
 
 /// What preprocessing learned about one message, for logging and scheduling.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,16 +93,17 @@ fn write_new(
     p: &std::path::Path,
     data: &[u8],
 ) -> Result<(), PreprocessError> {
-    let mut f = spares
+    let mut c = spares
         .create(p, 0o600)
         .map_err(|_| PreprocessError::Create(rel(layout, p)))?;
-    f.write_all(data)
-        .and_then(|()| spare::fit(&mut f))
+    c.file
+        .write_all(data)
+        .and_then(|()| c.fit(data.len() as u64))
         .map_err(|_| PreprocessError::Write(rel(layout, p)))?;
     if let Some(d) = p.parent() {
         batch.dirs.insert(d.to_path_buf());
     }
-    batch.files.push((f, p.to_path_buf()));
+    batch.files.push((c.file, p.to_path_buf()));
     Ok(())
 }
 

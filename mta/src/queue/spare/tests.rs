@@ -42,11 +42,12 @@ fn retired_file_is_reused_only_after_release() {
     assert_eq!(r.pending(), 0);
     assert_eq!(names(&ready_dir(&l.root, Pool::Queue)), [old.to_string()]);
     let s = Spares::new(&l.root, Pool::Queue);
-    let mut f = s.create(&l.intd(3), 0o644).unwrap();
-    assert_eq!(f.metadata().unwrap().ino(), old);
+    let mut c = s.create(&l.intd(3), 0o644).unwrap();
+    assert_eq!(c.ino, old);
+    assert_eq!(c.stale, 11);
     // Overwritten from the start; fit cuts the stale tail.
-    std::io::Write::write_all(&mut f, b"u0\0").unwrap();
-    fit(&mut f).unwrap();
+    std::io::Write::write_all(&mut c.file, b"u0\0").unwrap();
+    c.fit(3).unwrap();
     assert_eq!(std::fs::read(l.intd(3)).unwrap(), b"u0\0");
     assert!(names(&ready_dir(&l.root, Pool::Queue)).is_empty());
 }
@@ -78,8 +79,9 @@ fn a_spare_with_another_name_is_never_used() {
     )
     .unwrap();
     let s = Spares::new(&l.root, Pool::Queue);
-    let f = s.create(&l.intd(10), 0o644).unwrap();
-    assert_ne!(f.metadata().unwrap().ino(), i);
+    let c = s.create(&l.intd(10), 0o644).unwrap();
+    assert_ne!(c.ino, i);
+    assert_eq!(c.stale, 0);
     assert_eq!(std::fs::read(l.todo(9)).unwrap(), b"u0\0p1\0Fa@b\0Tc@d\0");
     assert_eq!(std::fs::metadata(l.todo(9)).unwrap().nlink(), 1);
 }
@@ -162,15 +164,18 @@ fn big_spares_are_emptied_when_released() {
 
 #[test]
 fn fit_keeps_longer_writes_and_new_files() {
-    let d = tempfile::tempdir().unwrap();
-    let p = d.path().join("f");
-    std::fs::write(&p, b"0123456789").unwrap();
-    let mut f = OpenOptions::new().write(true).open(&p).unwrap();
-    std::io::Write::write_all(&mut f, b"abcdefghijklmnop").unwrap();
-    fit(&mut f).unwrap();
-    assert_eq!(std::fs::read(&p).unwrap(), b"abcdefghijklmnop");
-    let mut g = durable::create_excl(&d.path().join("g"), 0o600).unwrap();
-    std::io::Write::write_all(&mut g, b"x").unwrap();
-    fit(&mut g).unwrap();
-    assert_eq!(std::fs::read(d.path().join("g")).unwrap(), b"x");
+    let (_d, l) = queue();
+    let spare = ready_dir(&l.root, Pool::Send).join("1");
+    std::fs::write(&spare, b"0123456789").unwrap();
+    let s = Spares::new(&l.root, Pool::Send);
+    let mut c = s.create(&l.info(1), 0o600).unwrap();
+    assert_eq!(c.stale, 10);
+    std::io::Write::write_all(&mut c.file, b"abcdefghijklmnop").unwrap();
+    c.fit(16).unwrap();
+    assert_eq!(std::fs::read(l.info(1)).unwrap(), b"abcdefghijklmnop");
+    let mut g = s.create(&l.info(2), 0o600).unwrap();
+    assert_eq!(g.stale, 0);
+    std::io::Write::write_all(&mut g.file, b"x").unwrap();
+    g.fit(1).unwrap();
+    assert_eq!(std::fs::read(l.info(2)).unwrap(), b"x");
 }
