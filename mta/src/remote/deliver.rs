@@ -10,7 +10,7 @@ use std::io::{ErrorKind, Read};
 use std::net::{SocketAddr, TcpStream};
 
 use super::controls::RemoteControls;
-use super::dns::{DnsError, HickoryDns};
+use super::dns::{DnsError, LazyDns};
 use super::ipme::Ipme;
 use super::mx;
 use super::report::{Fatal, Output};
@@ -64,10 +64,15 @@ fn run(
         None => (args[0].clone(), controls.port),
     };
     let sender = mangle(&args[1]);
-    let ipme = Ipme::from_system().map_err(|_| Fatal::OsError)?;
+    // A routed delivery ignores which addresses are ours (see
+    // `mx::usable`), so only an MX delivery reads the interfaces.
+    let ipme = match route {
+        Some(_) => Ipme::from_addrs(&[]),
+        None => Ipme::from_system().map_err(|_| Fatal::OsError)?,
+    };
     let recipients: Vec<Vec<u8>> = args[2..].iter().map(|r| mangle(r)).collect();
 
-    let mut dns = HickoryDns::new(controls.dns_servers.as_deref()).map_err(|_| Fatal::OsError)?;
+    let mut dns = LazyDns::new(controls.dns_servers.as_deref());
     let pid = std::process::id();
     let found = if route.is_some() {
         mx::dns_ip(&mut dns, &host)
@@ -78,6 +83,9 @@ fn run(
             Err(e) => Err(e),
         }
     };
+    if dns.failed {
+        return Err(Fatal::OsError);
+    }
     let targets = match found {
         Ok(t) => t,
         Err(DnsError::Soft) => return Err(Fatal::DnsTemporary),

@@ -64,6 +64,47 @@ pub trait Dns {
 #[error("unable to start the DNS resolver: {0}")]
 pub struct DnsSetupError(#[from] std::io::Error);
 
+/// [`HickoryDns`] built on the first question. A delivery to an address
+/// literal (an `smtproutes` relay given by IP, `[1.2.3.4]`) asks none,
+/// and a resolver costs a runtime and a read of resolv.conf per delivery.
+/// When it cannot be built, every question fails softly and
+/// [`LazyDns::failed`] says why, so the caller can report it as qmail
+/// reports a failed setup.
+pub struct LazyDns {
+    servers: Option<Vec<SocketAddr>>,
+    dns: Option<HickoryDns>,
+    pub failed: bool,
+}
+
+impl LazyDns {
+    pub fn new(servers: Option<&[SocketAddr]>) -> LazyDns {
+        LazyDns {
+            servers: servers.map(<[SocketAddr]>::to_vec),
+            dns: None,
+            failed: false,
+        }
+    }
+
+    fn get(&mut self) -> Option<&mut HickoryDns> {
+        if self.dns.is_none() && !self.failed {
+            match HickoryDns::new(self.servers.as_deref()) {
+                Ok(d) => self.dns = Some(d),
+                Err(_) => self.failed = true,
+            }
+        }
+        self.dns.as_mut()
+    }
+}
+
+impl Dns for LazyDns {
+    fn mx(&mut self, name: &[u8]) -> Result<Vec<Mx>, DnsError> {
+        self.get().ok_or(DnsError::Soft)?.mx(name)
+    }
+    fn a(&mut self, name: &[u8]) -> Result<Vec<Ipv4Addr>, DnsError> {
+        self.get().ok_or(DnsError::Soft)?.a(name)
+    }
+}
+
 /// [`Dns`] over hickory-resolver.
 pub struct HickoryDns {
     rt: tokio::runtime::Runtime,
