@@ -106,6 +106,11 @@ fn run(
         {
             Ok(stream) => {
                 table.record(t.ip, false, now());
+                // No Nagle: the message goes out in several writes before
+                // the server answers, and Nagle holding back the last one
+                // until the server's (delayed, up to 40 ms) ACK made every
+                // delivery wait that long.
+                let _ = stream.set_nodelay(true);
                 stream
                     .set_read_timeout(Some(controls.timeout))
                     .and_then(|()| stream.set_write_timeout(Some(controls.timeout)))
