@@ -197,6 +197,33 @@ impl Target for ContainerTarget {
     }
 
     fn start(&self, setup: &Setup, sink: SocketAddr) -> Result<Box<dyn Instance>, TargetError> {
+        // The container listens on a port picked free on the host network
+        // a moment earlier; another scenario's connection can take it as
+        // its source port in between. Such a start is retried on a fresh
+        // port (the failed container is already gone).
+        let mut tries = 0;
+        loop {
+            match self.start_once(setup, sink) {
+                Err(TargetError::Failed(why))
+                    if tries < START_TRIES && why.contains("Address already in use") =>
+                {
+                    tries += 1;
+                }
+                r => return r,
+            }
+        }
+    }
+}
+
+/// Starts after a port collision (see [`Target::start`] above).
+const START_TRIES: usize = 3;
+
+impl ContainerTarget {
+    fn start_once(
+        &self,
+        setup: &Setup,
+        sink: SocketAddr,
+    ) -> Result<Box<dyn Instance>, TargetError> {
         let dir = tempfile::Builder::new()
             .prefix("conformance-container-")
             .tempdir()
