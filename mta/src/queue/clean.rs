@@ -11,8 +11,8 @@
 //! into `spare/queue-wait`; once [`RELEASE_AT`] are waiting, qmail-clean
 //! fsyncs the directories they left and moves them to `spare/queue`.
 //!
-//! Durability: apart from that release, qmail-clean fsyncs nothing. qmail-send asks for a
-//! whole batch of `todo/` removals and then fsyncs the `todo` directory
+//! Durability: apart from that release, qmail-clean fsyncs nothing.
+//! qmail-send asks for a whole batch of `todo/` removals and then fsyncs the `todo` directory
 //! once, so a removed todo entry cannot come back after a crash (it would
 //! be preprocessed again and lose the "done" marks) without one directory
 //! flush per message. `foop` removals are not fsynced: a resurrected orphan

@@ -19,8 +19,9 @@
 //!
 //! Beyond qmail: the pid and intd files are taken from the spare pool
 //! when it has one ([`crate::queue::spare`]): a spare renamed to the same
-//! name, emptied and with fresh times, in place of a newly created file.
-//! Every later step, and every crash point, is the same.
+//! name, with fresh times, overwritten and cut to what was written, in
+//! place of a newly created file. Every later step, and every crash point,
+//! is the same.
 //!
 //! qmail-queue runs once per message, so this file keeps the syscall count
 //! low: one 64 KiB buffer for the body (the Received line goes out in the
@@ -38,7 +39,7 @@ use std::path::{Path, PathBuf};
 use crate::crashpoint;
 use crate::durable;
 use crate::home::SPLIT;
-use crate::queue::spare::{Created, Spares};
+use crate::queue::spare::{self, Created, Spares};
 
 /// The longest address plus its NUL (qmail's `ADDR`, spec §2.1).
 pub const ADDR: u64 = 1003;
@@ -198,7 +199,7 @@ pub fn enqueue(
     let received = who.received();
     let r = match made.mess.as_mut() {
         Some((f, _)) => copy_message(received.as_bytes(), message, f)
-            .and_then(|n| fit(f, mess_stale, n))
+            .and_then(|n| spare::fit(f, mess_stale, n).map_err(QueueError::Write))
             .and_then(|()| durable::sync_file(f, "queue.mess.synced").map_err(QueueError::Write)),
         None => Err(QueueError::Bug),
     };
@@ -219,7 +220,7 @@ pub fn enqueue(
     let r = copy_envelope(&mut env, &mut records).and_then(|()| match made.intd.as_mut() {
         Some((f, _)) => {
             f.write_all(&records).map_err(QueueError::Write)?;
-            fit(f, intd_stale, records.len() as u64)?;
+            spare::fit(f, intd_stale, records.len() as u64).map_err(QueueError::Write)?;
             durable::sync_file(f, "queue.intd.synced").map_err(QueueError::Write)
         }
         None => Err(QueueError::Bug),
@@ -256,15 +257,6 @@ fn create_pid_file(
         }
     }
     Err(QueueError::Pid(last))
-}
-
-/// Cuts a reused spare's stale tail beyond the `written` bytes (see
-/// [`Created::fit`]).
-fn fit(f: &File, stale: u64, written: u64) -> Result<(), QueueError> {
-    if stale > written {
-        f.set_len(written).map_err(QueueError::Write)?;
-    }
-    Ok(())
 }
 
 /// Writes `received` then everything from `from` into `to`, through one

@@ -120,11 +120,17 @@ impl Created {
     /// were longer, so no blocks are freed when the new contents are as
     /// long as the old.
     pub fn fit(&self, written: u64) -> io::Result<()> {
-        if self.stale > written {
-            self.file.set_len(written)?;
-        }
-        Ok(())
+        fit(&self.file, self.stale, written)
     }
+}
+
+/// [`Created::fit`] for a caller that keeps the file and its `stale`
+/// length apart.
+pub fn fit(file: &File, stale: u64, written: u64) -> io::Result<()> {
+    if stale > written {
+        file.set_len(written)?;
+    }
+    Ok(())
 }
 
 /// The taking side: creates queue files from spares.
@@ -397,17 +403,17 @@ impl Retirer {
     /// The directories of generation `token` have been fsynced: its spares
     /// move to the ready directory.
     pub fn release_sealed(&mut self, token: u64) {
+        // Spares picked up at startup are generation 0, sealed with the
+        // first token together with their origin directories.
         if let Some(inos) = self.waiting.remove(&token) {
             self.free(inos);
         }
-        // Spares picked up at startup are generation 0 and were sealed
-        // with the first token.
     }
 
     /// Makes every removal so far durable (fsyncs the directories, side
-    /// by side: [`durable::flush_all`]) and
-    /// moves all waiting spares to the ready directory. On an fsync
-    /// failure nothing moves; the next call tries again.
+    /// by side: [`durable::flush_all`]) and moves all waiting spares to
+    /// the ready directory. On an fsync failure nothing moves; the next
+    /// call tries again.
     pub fn release(&mut self) -> io::Result<()> {
         let dirs: Vec<durable::Target> = self
             .dirs
